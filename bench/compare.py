@@ -1,0 +1,259 @@
+"""Side-by-side benchmark of mixedlm, lme4 and Python peer packages.
+
+Usage (normally through ``bash bench/run.sh``)::
+
+    .venv/bin/python bench/compare.py [--quick] [--skip-lme4] [--skip-peers]
+                                      [--skip-scale] [--threads 1 2]
+
+Every measurement runs in its own child process:
+
+* ``run_mixedlm.py`` (this venv) once per OPENBLAS_NUM_THREADS setting,
+* ``lme4_fit.R`` through ``Rscript``,
+* ``run_peer.py`` inside each peer's throw-away venv ``bench/.envs/NAME``,
+* ``perf_eval.py`` and ``scale.py`` (this venv) per thread setting,
+* single-fit children for the whole-process peak RSS on InstEval.
+
+Writes ``bench/results.md`` and ``bench/results.json`` and prints the
+markdown report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import _children
+import _report
+import _sysinfo
+from _data import DATA_DIR
+from models import select
+
+HERE = Path(__file__).resolve().parent
+ENVS = HERE / ".envs"
+REFERENCE = HERE.parent / "tests" / "reference" / "lme4_public.json"
+PEERS = ("glmm", "mixedlm_rust")
+
+
+def log(msg: str) -> None:
+    """Progress message on stderr (stdout carries the report)."""
+    print(f"[bench {dt.datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+def _record(child: _children.ChildResult) -> dict[str, Any]:
+    """Flatten a child result into the JSON stored per run."""
+    entry = dict(child.payload or {})
+    entry["process_peak_rss_mb"] = child.peak_rss_mb
+    entry["process_wall_s"] = child.wall_s
+    if child.error:
+        entry["error"] = child.error
+    return entry
+
+
+def _py_cmd(python: str | Path, script: str, *args: Any) -> list[str]:
+    return [str(python), str(HERE / script)] + [str(a) for a in args]
+
+
+def fit_command(package: str, model, reps: int) -> list[str]:
+    """Command line timing ``model`` with ``package`` (``reps=0``: one fit)."""
+    if package == "mixedlm":
+        return _py_cmd(sys.executable, "run_mixedlm.py", "--model", model.key, "--reps", reps)
+    if package == "lme4":
+        return ["Rscript", str(HERE / "lme4_fit.R"), str(DATA_DIR), model.dataset,
+                model.formula, str(reps)]
+    return _py_cmd(ENVS / package / "bin" / "python", "run_peer.py", "--package", package,
+                   "--model", model.key, "--reps", reps)
+
+
+def available_packages(args, notes: list[str], machine: dict) -> list[str]:
+    """Which of lme4 and the peers can run here; explain the others in ``notes``."""
+    packages = []
+    if args.skip_lme4:
+        notes.append("lme4 skipped (--skip-lme4).")
+    else:
+        ok, note = _sysinfo.r_lme4_status()
+        machine["r_note"] = note
+        if ok:
+            packages.append("lme4")
+        else:
+            notes.append(f"lme4 skipped: {note}.")
+    for peer in PEERS:
+        python = ENVS / peer / "bin" / "python"
+        if args.skip_peers:
+            continue
+        if python.exists():
+            packages.append(peer)
+        else:
+            notes.append(f"{peer} skipped: no venv at {python} (run bench/run.sh).")
+    if args.skip_peers:
+        notes.append("Python peers skipped (--skip-peers).")
+    return packages
+
+
+def run_fits(args, packages: list[str], results: dict) -> None:
+    """Time every selected model with every package."""
+    for model in select(args.quick):
+        runs: dict[str, Any] = {}
+        for threads in args.threads:
+            reps = args.reps_big if model.big else args.reps_small
+            log(f"{model.key}: mixedlm, OPENBLAS_NUM_THREADS={threads}")
+            child = _children.run(fit_command("mixedlm", model, reps),
+                                  {"OPENBLAS_NUM_THREADS": str(threads)}, args.timeout)
+            runs[f"mixedlm@{threads}"] = _record(child)
+        for package in packages:
+            reps = (args.reps_big_r if package == "lme4" else args.reps_big) if model.big \
+                else args.reps_small
+            log(f"{model.key}: {package}")
+            runs[package] = _record(_children.run(fit_command(package, model, reps),
+                                                  None, args.timeout))
+        results["fits"][model.key] = runs
+
+
+def run_memory(args, packages: list[str], results: dict) -> None:
+    """Whole-process peak RSS of one InstEval fit per package."""
+    threads = str(args.ratio_threads)
+    for model in (m for m in select(args.quick) if m.dataset == "insteval"):
+        runs = {}
+        for package in ["mixedlm"] + packages:
+            log(f"peak RSS {model.key}: {package}")
+            env = {"OPENBLAS_NUM_THREADS": threads} if package == "mixedlm" else None
+            child = _children.run(fit_command(package, model, 0), env, args.timeout)
+            rec = _record(child)
+            runs[package] = {"peak_rss_mb": child.peak_rss_mb, "fit_s": rec.get("median"),
+                             "objective": rec.get("objective"), "error": rec.get("error")}
+        results["memory"][model.key] = runs
+
+
+def run_extras(args, results: dict) -> None:
+    """Per-evaluation versus dpotrf, and the scale test, per thread setting."""
+    for threads in args.threads:
+        env = {"OPENBLAS_NUM_THREADS": str(threads)}
+        log(f"per-evaluation vs dpotrf, OPENBLAS_NUM_THREADS={threads}")
+        child = _children.run(_py_cmd(sys.executable, "perf_eval.py", "--reps", 20), env,
+                              args.timeout)
+        results["per_eval"][str(threads)] = _record(child)
+        if args.skip_scale:
+            continue
+        log(f"scale test, OPENBLAS_NUM_THREADS={threads}")
+        child = _children.run(_py_cmd(sys.executable, "scale.py", "--rows", *args.scale_rows),
+                              env, args.timeout)
+        results["scale"][str(threads)] = _record(child)
+
+
+def summarize_environment(results: dict) -> None:
+    """Lift BLAS descriptions reported by the children into ``machine``."""
+    machine = results["machine"]
+    versions: dict[str, str] = {}
+    pools = {}
+    for runs in results["fits"].values():
+        for name, entry in runs.items():
+            pkg = name.split("@")[0]
+            if entry.get("version"):
+                versions[pkg] = entry["version"]
+            if pkg == "lme4" and entry.get("blas"):
+                machine["r_blas"], machine["r_lapack"] = entry["blas"], entry.get("lapack")
+            blas = entry.get("blas") if isinstance(entry.get("blas"), dict) else None
+            if blas and pkg in PEERS and blas.get("threadpools"):
+                pools[pkg] = sorted({f"{p['internal_api']} {p['version']} "
+                                     f"({p['num_threads']} threads)"
+                                     for p in blas["threadpools"]})
+            if blas and pkg == "mixedlm" and blas.get("numpy_blas"):
+                machine["numpy_blas"] = blas["numpy_blas"].get("openblas configuration") \
+                    or blas["numpy_blas"]
+    machine["peer_threadpools"] = pools
+    results["versions"] = versions
+
+
+def add_reference(results: dict) -> None:
+    """Attach lme4_public.json deviances and evaluation counts for comparison."""
+    try:
+        with open(REFERENCE, encoding="utf-8") as fh:
+            fits = {f["id"]: f for f in json.load(fh)["fits"]}
+    except (OSError, ValueError):
+        return
+    for model in select(False):
+        ref = fits.get(model.ref_id)
+        if ref:
+            results["reference"][model.key] = {k: ref.get(k) for k in
+                                               ("objective", "feval", "time_s_median")}
+
+
+def check_objectives(results: dict, notes: list[str], tol: float = 1e-2) -> None:
+    """Flag deviances that differ from lme4's reference by more than ``tol``."""
+    for key, runs in results["fits"].items():
+        ref = results["reference"].get(key, {}).get("objective")
+        for name, entry in runs.items():
+            obj = entry.get("objective")
+            if ref is not None and obj is not None and abs(obj - ref) > tol:
+                notes.append(f"{key}: {name} deviance {obj:.4f} differs from lme4's "
+                             f"reference {ref:.4f} by {obj - ref:+.4f}.")
+            if entry.get("error"):
+                notes.append(f"{key}: {name} failed: {entry['error']}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="only sleepstudy and InstEval service*dept")
+    p.add_argument("--skip-lme4", action="store_true")
+    p.add_argument("--skip-peers", action="store_true")
+    p.add_argument("--skip-scale", action="store_true")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                   help="OPENBLAS_NUM_THREADS settings for mixedlm")
+    p.add_argument("--reps-small", type=int, default=20)
+    p.add_argument("--reps-big", type=int, default=5, help="Python packages, big models")
+    p.add_argument("--reps-big-r", type=int, default=3, help="lme4, big models")
+    p.add_argument("--scale-rows", type=int, nargs="+", default=[1_000_000, 4_000_000])
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per child")
+    p.add_argument("--out-dir", type=Path, default=HERE)
+    args = p.parse_args(argv)
+    inherited = os.environ.get("OPENBLAS_NUM_THREADS")
+    default_threads = int(inherited) if inherited and inherited.isdigit() else os.cpu_count()
+    args.ratio_threads = default_threads if default_threads in args.threads else args.threads[-1]
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run everything, write the report files, print the report."""
+    args = parse_args(argv)
+    notes: list[str] = []
+    machine = _sysinfo.describe()
+    results: dict[str, Any] = {
+        "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine,
+        "settings": {
+            "quick": args.quick, "threads": args.threads, "ratio_threads": args.ratio_threads,
+            "timing": (f"median of {args.reps_small} reps (small models) / "
+                       f"{args.reps_big} reps (InstEval; lme4 {args.reps_big_r}) "
+                       "after one untimed warm-up fit"),
+        },
+        "fits": {}, "memory": {}, "per_eval": {}, "scale": {}, "reference": {},
+        "notes": notes,
+    }
+    packages = available_packages(args, notes, machine)
+    run_fits(args, packages, results)
+    run_extras(args, results)
+    run_memory(args, packages, results)
+    try:
+        machine["loadavg_end"] = list(os.getloadavg())
+    except OSError:
+        pass
+    add_reference(results)
+    summarize_environment(results)
+    check_objectives(results, notes)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    report = _report.render(results)
+    (args.out_dir / "results.md").write_text(report, encoding="utf-8")
+    with open(args.out_dir / "results.json", "w", encoding="utf-8") as fh:
+        json.dump(results, fh, indent=1)
+    print(report)
+    return results
+
+
+if __name__ == "__main__":
+    main()

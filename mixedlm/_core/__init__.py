@@ -1,0 +1,11 @@
+"""Compiled kernels of mixedlm; the facade imports each one by name.
+
+* ``_remat``   - the one pass over the data: cross-product blocks of [Z X y].
+* ``_dense``   - single grouping factor: profiled objective and analytic gradient.
+* ``_blocked`` - several factors: per-level elimination of the first factor,
+  dense Schur complement (LAPACK dpotrf).
+* ``_sparse``  - several factors, sparse path: Lambda' Z'Z Lambda + I on a fixed
+  CSC pattern, for CHOLMOD.
+* ``_cholmod`` - the only scikit-sparse boundary (lazy import).
+* ``_linalg.pxd`` - small inline helpers shared by the kernels.
+"""

@@ -1,0 +1,169 @@
+"""Blocked Cholesky solver for several grouping factors (crossed or nested).
+
+The first factor (the one with the most random effects) has a block-diagonal
+Lambda'Z1'Z1 Lambda + I, so it is eliminated level by level; what is left, the
+Schur complement over W = [Z_rest X y], is a dense symmetric matrix factored
+by one LAPACK ``dpotrf`` (the MixedModels.jl layout: the leading block stays
+diagonal, later blocks fill in). Per theta:
+
+    L_l = chol(lam1' A11_l lam1 + I)                            per level
+    B_l = L_l^{-1} lam1' A1W_l                                  per level
+    T   = Lambda_W' (A_WW - sum_l B_l' B_l) Lambda_W + [I 0; 0 0]
+    LT  = chol(T)
+
+and the objective reads log-determinants and sqrt(pwrss) off the diagonals.
+No pass over the observations is made.
+
+Storage layout
+--------------
+* ``A11`` (nl, K1, K1), ``AZX`` (P, nl, K1): as in ``_dense``.
+* ``ptr`` (nl+1,) int64, ``idx`` (nnz,) int32, ``val`` (nnz, K1): the
+  rest columns each level touches (``_remat.level_cross_sparse``).
+* ``A22`` (Nw, Nw) Fortran, Nw = q_rest + P: lower triangle of A_WW.
+* Workspaces overwritten per theta: ``L`` (nl, K1, K1) column-major blocks,
+  ``C`` (P, nl, K1) and ``Csp`` (nnz, K1) the pieces of B, ``T`` (Nw, Nw)
+  Fortran, holding LT after the call.
+* Rest scaling: when every rest term is scalar, ``rscale`` (q_rest,) holds
+  the lambda of each column. Otherwise, per rest column i: ``rstart[i]`` the
+  first column of its level block, ``rk[i]`` its width, ``rlam_off[i]`` the
+  offset of its column-major lambda block in ``rlam``.
+"""
+import numpy as np
+cimport numpy as cnp
+from libc.math cimport log, M_PI
+from libc.stdlib cimport malloc, free
+from libc.stdint cimport int32_t, int64_t
+from scipy.linalg.cython_blas cimport dsyrk
+from ._linalg cimport chol_lower, lam_t_a_lam_plus_i, lam_t_vec, solve_lower
+
+cnp.import_array()
+
+
+cdef void _scale_rest_general(double[::1, :] T, Py_ssize_t q_rest,
+                              const int64_t[::1] rstart, const int64_t[::1] rk,
+                              const int64_t[::1] rlam_off, const double[::1] rlam) noexcept nogil:
+    """T <- Lambda_W' T Lambda_W on the full symmetric T (lower copied up first).
+
+    NumPy: ``T = Lw.T @ T @ Lw`` with Lw = blockdiag(lambda blocks, I_P).
+    In place: column s+c only depends on columns s+r with r >= c, so
+    ascending c within a block is safe; rows likewise.
+    """
+    cdef Py_ssize_t nw = T.shape[0], i, j, r, s, k, c
+    cdef double acc
+    for j in range(nw):
+        for i in range(j + 1, nw):
+            T[j, i] = T[i, j]
+    # right multiply: T[:, s+c] = sum_{r>=c} lam[r, c] T[:, s+r]
+    for i in range(q_rest):
+        s = rstart[i]; k = rk[i]; c = i - s
+        for j in range(nw):
+            acc = 0.0
+            for r in range(c, k):
+                acc = acc + rlam[rlam_off[i] + c * k + r] * T[j, s + r]
+            T[j, i] = acc
+    # left multiply: T[s+c, :] = sum_{r>=c} lam[r, c] T[s+r, :]
+    for j in range(nw):
+        for i in range(q_rest):
+            s = rstart[i]; k = rk[i]; c = i - s
+            acc = 0.0
+            for r in range(c, k):
+                acc = acc + rlam[rlam_off[i] + c * k + r] * T[s + r, j]
+            T[i, j] = acc
+
+
+def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
+                      const int64_t[::1] ptr, const int32_t[::1] idx,
+                      const double[:, ::1] val, const double[::1, :] A22,
+                      const double[::1, :] lam1, Py_ssize_t q_rest,
+                      bint all_scalar, const double[::1] rscale,
+                      const int64_t[::1] rstart, const int64_t[::1] rk,
+                      const int64_t[::1] rlam_off, const double[::1] rlam,
+                      double n, Py_ssize_t p, bint reml,
+                      double[:, :, ::1] L, double[:, :, ::1] C,
+                      double[:, ::1] Csp, double[::1, :] T):
+    """Profiled deviance (ML) or REML criterion for several grouping factors.
+
+    Returns
+    -------
+    float
+        The objective; ``inf`` if a factorization fails.
+    """
+    cdef int nl = <int>A11.shape[0], k = <int>A11.shape[1], P = <int>(p + 1)
+    cdef int nw = <int>T.shape[0], qr = <int>q_rest, nk = nl * k, kk = k * k
+    cdef Py_ssize_t l, j, c, r, a, b, i1, i2
+    cdef int info = 0
+    cdef double logdet_z = 0.0, logdet_x = 0.0, rr, d, obj, acc, s
+    cdef double alpha = -1.0, one = 1.0
+    cdef char uplo = b'L', trans = b'T'
+    cdef double *tmp = <double*>malloc(sizeof(double) * (kk + k + 1))
+    cdef double *v
+    if tmp == NULL:
+        raise MemoryError()
+    v = tmp + kk
+    try:
+        with nogil:
+            # T = A22 (lower triangle)
+            for c in range(nw):
+                for r in range(c, nw):
+                    T[r, c] = A22[r, c]
+            for l in range(nl):
+                lam_t_a_lam_plus_i(k, &lam1[0, 0], &A11[l, 0, 0], &L[l, 0, 0], tmp)
+                info = chol_lower(k, &L[l, 0, 0], k)
+                if info != 0:
+                    break
+                for c in range(k):
+                    logdet_z += 2.0 * log(L[l, c, c])
+                for j in range(P):
+                    lam_t_vec(k, &lam1[0, 0], &AZX[j, l, 0], v)
+                    solve_lower(k, &L[l, 0, 0], k, v)
+                    for c in range(k):
+                        C[j, l, c] = v[c]
+                for a in range(ptr[l], ptr[l + 1]):
+                    lam_t_vec(k, &lam1[0, 0], &val[a, 0], &Csp[a, 0])
+                    solve_lower(k, &L[l, 0, 0], k, &Csp[a, 0])
+                # NumPy: T[np.ix_(ix, ix)] -= Bz @ Bz.T (lower part), Bz = Csp[ptr[l]:ptr[l+1]]
+                for a in range(ptr[l], ptr[l + 1]):
+                    for b in range(ptr[l], a + 1):
+                        i1 = idx[a]; i2 = idx[b]
+                        if i1 < i2:
+                            i1 = idx[b]; i2 = idx[a]
+                        acc = 0.0
+                        for c in range(k):
+                            acc = acc + Csp[a, c] * Csp[b, c]
+                        T[i1, i2] -= acc
+                    # NumPy: T[qr + j, idx[a]] -= C[j, l] @ Csp[a]
+                    for j in range(P):
+                        acc = 0.0
+                        for c in range(k):
+                            acc = acc + C[j, l, c] * Csp[a, c]
+                        T[qr + j, idx[a]] -= acc
+            if info == 0:
+                # BLAS dsyrk, NumPy: T[qr:, qr:][lower] -= (Cm.T @ Cm)[lower], Cm = C.reshape(P, -1).T
+                dsyrk(&uplo, &trans, &P, &nk, &alpha, &C[0, 0, 0], &nk, &one,
+                      &T[qr, qr], &nw)
+                if all_scalar:
+                    # NumPy: T[:, :qr] *= np.outer(sc, sc[:qr]), sc = [rscale, 1...]
+                    for c in range(qr):
+                        for r in range(c, qr):
+                            T[r, c] *= rscale[r] * rscale[c]
+                        for r in range(qr, nw):
+                            T[r, c] *= rscale[c]
+                else:
+                    _scale_rest_general(T, q_rest, rstart, rk, rlam_off, rlam)
+                for c in range(qr):
+                    T[c, c] += 1.0
+                info = chol_lower(nw, &T[0, 0], nw)
+        if info != 0:
+            return np.inf
+        for c in range(qr):
+            logdet_z += 2.0 * log(T[c, c])
+        for c in range(qr, qr + p):
+            logdet_x += 2.0 * log(T[c, c])
+        rr = T[nw - 1, nw - 1] * T[nw - 1, nw - 1]
+        d = n - p if reml else n
+        obj = logdet_z + d * (1.0 + log(2.0 * M_PI * rr / d))
+        if reml:
+            obj += logdet_x
+        return obj
+    finally:
+        free(tmp)

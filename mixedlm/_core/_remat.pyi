@@ -1,0 +1,13 @@
+import numpy as np
+from numpy.typing import NDArray
+
+def level_gram(codes: NDArray[np.int32], z1: NDArray[np.float64], nlevels: int
+               ) -> NDArray[np.float64]: ...
+def level_cross_dense(codes: NDArray[np.int32], z1: NDArray[np.float64],
+                      xy: NDArray[np.float64], nlevels: int) -> NDArray[np.float64]: ...
+def level_cross_sparse(codes: NDArray[np.int32], z1: NDArray[np.float64],
+                       cols: NDArray[np.int32], vals: NDArray[np.float64], nlevels: int,
+                       q_rest: int
+                       ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]: ...
+def rest_gram(cols: NDArray[np.int32], vals: NDArray[np.float64], xy: NDArray[np.float64],
+              q_rest: int) -> NDArray[np.float64]: ...

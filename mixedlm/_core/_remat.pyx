@@ -1,0 +1,179 @@
+"""Building the cross-product blocks of A = [Z X y]'[Z X y] from factor codes.
+
+This is the only pass over the n observations; after it the optimizer works on
+these blocks alone.
+
+Storage layout
+--------------
+The random-effects columns are split into the *first* grouping factor (the one
+with the most random effects, whose diagonal block of A is block diagonal) and
+the *rest* (all other factors). The rest and the dense columns [X y] together
+form the trailing columns W, of width ``q_rest + P`` (``P = p + 1``).
+
+* First factor: ``codes`` (n,) int32 level of each row, ``z1`` (n, K1) float64
+  the term's model-matrix rows. Per level l:
+  - ``level_gram``: A11[l] = sum_{i in l} z1[i]' z1[i], shape (nl, K1, K1).
+  - ``level_cross_dense``: AZX[j, l, :] = sum_{i in l} z1[i] * xy[i, j], shape
+    (P, nl, K1). This layout makes the stacked (nl*K1) x P matrix column-major,
+    so one BLAS ``dsyrk`` handles all levels at once.
+  - ``level_cross_sparse``: the rest-factor columns that level l touches, in a
+    CSR-by-level structure ``ptr`` (nl+1,) int64, ``idx`` (nnz,) int32 and
+    ``val`` (nnz, K1) with val[t] = sum_{i in l, col(i) = idx[t]} zr * z1[i].
+* Rest factors: every row touches exactly R rest columns, given as ``cols``
+  (n, R) int32 and ``vals`` (n, R) float64 (a row-wise sparse Z_rest).
+  ``rest_gram`` accumulates the lower triangle of [Z_rest X y]'[Z_rest X y]
+  without its [X y]'[X y] corner (that is one BLAS product, done by the caller)
+  into a dense column-major (q_rest + P) square.
+"""
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport int32_t, int64_t
+
+cnp.import_array()
+
+
+def level_gram(const int32_t[::1] codes, const double[:, ::1] z1, Py_ssize_t nlevels):
+    """Per-level Gram blocks A11[l] = Z1_l' Z1_l.
+
+    Parameters
+    ----------
+    codes : ndarray of shape (n,), int32
+        Level of each row, in ``[0, nlevels)``.
+    z1 : ndarray of shape (n, K), float64
+        Rows of the first factor's model matrix.
+    nlevels : int
+
+    Returns
+    -------
+    ndarray of shape (nlevels, K, K)
+    """
+    cdef Py_ssize_t n = codes.shape[0], k = z1.shape[1], i, r, c, l
+    out_arr = np.zeros((nlevels, k, k), dtype=np.float64)
+    cdef double[:, :, ::1] out = out_arr
+    with nogil:
+        for i in range(n):
+            l = codes[i]
+            for c in range(k):
+                for r in range(k):
+                    out[l, c, r] += z1[i, r] * z1[i, c]
+    return out_arr
+
+
+def level_cross_dense(const int32_t[::1] codes, const double[:, ::1] z1,
+                      const double[::1, :] xy, Py_ssize_t nlevels):
+    """Per-level cross products with the dense columns: AZX[j, l] = Z1_l' xy_l[:, j].
+
+    Parameters
+    ----------
+    codes : ndarray of shape (n,), int32
+    z1 : ndarray of shape (n, K), float64
+    xy : ndarray of shape (n, P), float64, Fortran order
+        The columns [X y].
+    nlevels : int
+
+    Returns
+    -------
+    ndarray of shape (P, nlevels, K)
+    """
+    cdef Py_ssize_t n = codes.shape[0], k = z1.shape[1], p = xy.shape[1]
+    cdef Py_ssize_t i, j, c, l
+    cdef double v
+    out_arr = np.zeros((p, nlevels, k), dtype=np.float64)
+    cdef double[:, :, ::1] out = out_arr
+    with nogil:
+        for j in range(p):
+            for i in range(n):
+                v = xy[i, j]
+                l = codes[i]
+                for c in range(k):
+                    out[j, l, c] += z1[i, c] * v
+    return out_arr
+
+
+def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
+                       const int32_t[:, ::1] cols, const double[:, ::1] vals,
+                       Py_ssize_t nlevels, Py_ssize_t q_rest):
+    """Cross products of the first factor with the rest factors, stored by level.
+
+    Rows are grouped by level with a counting sort (O(n)); within a level a
+    marker array over the q_rest columns merges repeated columns.
+
+    Returns
+    -------
+    ptr : ndarray of shape (nlevels + 1,), int64
+    idx : ndarray of shape (nnz,), int32
+        Rest-column indices touched by each level (unsorted within a level).
+    val : ndarray of shape (nnz, K), float64
+    """
+    cdef Py_ssize_t n = codes.shape[0], k = z1.shape[1], R = cols.shape[1]
+    cdef Py_ssize_t i, t, a, c, l, col, nnz = 0, start
+    cdef int64_t[::1] count = np.zeros(nlevels + 1, dtype=np.int64)
+    cdef int64_t[::1] order = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] mark = np.full(max(q_rest, 1), -1, dtype=np.int64)
+    cdef int64_t[::1] pos = np.empty(max(q_rest, 1), dtype=np.int64)
+    ptr_arr = np.zeros(nlevels + 1, dtype=np.int64)
+    idx_arr = np.empty(n * R, dtype=np.int32)
+    val_arr = np.zeros((n * R, k), dtype=np.float64)
+    cdef int64_t[::1] ptr = ptr_arr
+    cdef int32_t[::1] idx = idx_arr
+    cdef double[:, ::1] val = val_arr
+    with nogil:
+        # counting sort of the rows by level
+        for i in range(n):
+            count[codes[i] + 1] += 1
+        for l in range(nlevels):
+            count[l + 1] += count[l]
+        for i in range(n):
+            l = codes[i]
+            order[count[l]] = i
+            count[l] += 1
+        # count[l] now holds the end of level l; its start is count[l-1] (or 0)
+        start = 0
+        for l in range(nlevels):
+            ptr[l] = nnz
+            for t in range(start, count[l]):
+                i = order[t]
+                for a in range(R):
+                    col = cols[i, a]
+                    if mark[col] != l:
+                        mark[col] = l
+                        pos[col] = nnz
+                        idx[nnz] = <int32_t>col
+                        nnz += 1
+                    for c in range(k):
+                        val[pos[col], c] += vals[i, a] * z1[i, c]
+            start = count[l]
+        ptr[nlevels] = nnz
+    return ptr_arr, idx_arr[:nnz].copy(), val_arr[:nnz].copy()
+
+
+def rest_gram(const int32_t[:, ::1] cols, const double[:, ::1] vals,
+              const double[::1, :] xy, Py_ssize_t q_rest):
+    """Lower triangle of [Z_rest X y]'[Z_rest X y], except the [X y]'[X y] corner.
+
+    Returns
+    -------
+    ndarray of shape (q_rest + P, q_rest + P), Fortran order
+        Lower triangle filled for the Z_rest rows; the bottom-right P x P
+        corner is zero (the caller adds ``xy.T @ xy``).
+    """
+    cdef Py_ssize_t n = cols.shape[0], R = cols.shape[1], p = xy.shape[1]
+    cdef Py_ssize_t i, a, b, j, ca, cb
+    cdef double v
+    out_arr = np.zeros((q_rest + p, q_rest + p), dtype=np.float64, order='F')
+    cdef double[::1, :] out = out_arr
+    with nogil:
+        for i in range(n):
+            for a in range(R):
+                ca = cols[i, a]
+                v = vals[i, a]
+                for b in range(R):
+                    cb = cols[i, b]
+                    if ca > cb or (ca == cb and a >= b):
+                        out[ca, cb] += v * vals[i, b]
+        for j in range(p):
+            for i in range(n):
+                v = xy[i, j]
+                for a in range(R):
+                    out[q_rest + j, cols[i, a]] += v * vals[i, a]
+    return out_arr

@@ -1,0 +1,82 @@
+"""The fixed-effects model matrix: formulaic materialisation and rank handling."""
+from __future__ import annotations
+
+import warnings
+
+import formulaic
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from ._validation import check_finite_matrix, check_response
+from ._warnings import RankDeficiencyWarning
+
+RANK_TOL = 1e-7  # lme4's default tolerance for rank detection (relative to column norm)
+
+
+def response_vector(response: str, fixed: str, data: pd.DataFrame) -> NDArray[np.float64]:
+    """The response as float64: a plain column is checked directly, an expression
+    (``np.log(y)``) is evaluated by formulaic."""
+    if response in data.columns:
+        return check_response(data[response], response)
+    lhs = formulaic.Formula(fixed).get_model_matrix(data, na_action="ignore").lhs
+    if lhs.shape[1] != 1:
+        raise TypeError(f"response '{response}' must be one numeric column; formulaic "
+                        f"expanded it to {lhs.shape[1]} columns {list(lhs.columns)}")
+    return check_response(np.asarray(lhs.iloc[:, 0]), response)
+
+
+def fixed_matrix(fixed: str, data: pd.DataFrame) -> tuple[NDArray[np.float64], list[str]]:
+    """The fixed-effects model matrix (Fortran order) and its column names."""
+    rhs = fixed.split("~", 1)[1]
+    mm = formulaic.model_matrix(rhs, data, na_action="ignore")
+    names = [str(c) for c in mm.columns]
+    X = np.asfortranarray(np.asarray(mm, dtype=np.float64))
+    if X.shape[0] != len(data):
+        raise ValueError(f"the fixed-effects formula '{rhs.strip()}' produced {X.shape[0]} "
+                         f"rows for {len(data)} observations")
+    check_finite_matrix(X, names, "fixed-effects model matrix")
+    return X, names
+
+
+def full_rank_columns(X: NDArray[np.float64], tol: float = RANK_TOL) -> NDArray[np.intp]:
+    """Indices of a maximal set of linearly independent columns, earliest first.
+
+    Like R's ``qr()`` (LINPACK dqrdc2, as lme4 uses), a column is dropped when its
+    residual after projection on the kept earlier columns is below ``tol`` times
+    its norm. The projection is done on the triangular factor of one Householder
+    QR of X, so the greedy pass costs O(p^3) after one O(n p^2) BLAS step.
+    """
+    p = X.shape[1]
+    if p == 0:
+        return np.arange(0)
+    R = np.linalg.qr(X, mode="r")
+    kept: list[int] = []
+    Q = np.empty((R.shape[0], 0))
+    for j in range(p):
+        v = R[:, j].copy()
+        norm0 = np.linalg.norm(v)
+        if norm0 == 0.0:
+            continue
+        for _ in range(2):  # re-orthogonalise once for stability
+            v -= Q @ (Q.T @ v)
+        nv = np.linalg.norm(v)
+        if nv > tol * norm0:
+            kept.append(j)
+            Q = np.column_stack([Q, v / nv])
+    return np.array(kept, dtype=np.intp)
+
+
+def drop_rank_deficient(X: NDArray[np.float64], names: list[str]
+                        ) -> tuple[NDArray[np.float64], list[str], list[str]]:
+    """Drop linearly dependent columns with a warning that names them."""
+    keep = full_rank_columns(X)
+    if len(keep) == X.shape[1]:
+        return X, names, []
+    dropped = [names[j] for j in range(X.shape[1]) if j not in set(keep.tolist())]
+    warnings.warn(
+        f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+        f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
+        RankDeficiencyWarning, stacklevel=4)
+    return np.asfortranarray(X[:, keep]), [names[j] for j in keep], dropped
+

@@ -1,0 +1,197 @@
+"""LinearMixedModel: from a formula and a DataFrame to the structure that is optimised.
+
+Construction parses the formula, validates and cleans the data, builds X, y
+and the random-effects terms, makes one pass over the rows to form the
+cross-product blocks of [Z X y], and picks a solver. ``fit`` then optimises
+theta without touching the rows again.
+"""
+from __future__ import annotations
+
+import formulaic
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from ._fixed import drop_rank_deficient, fixed_matrix, response_vector
+from ._formula import ParsedFormula, parse_formula
+from ._optimize import optimize_theta
+from ._solvers import make_solver
+from ._terms import (FactorBlock, ReMat, build_blocks, build_terms, theta_lower_bounds,
+                     theta_names)
+from ._validation import check_columns, check_dataframe, drop_incomplete
+
+
+def _required_variables(parsed: ParsedFormula) -> list[str]:
+    """Data columns the model uses, in first-use order."""
+    seen: dict[str, None] = {}
+    try:
+        fixed_vars = formulaic.Formula(parsed.fixed).required_variables
+    except Exception as exc:  # formulaic raises several types for bad syntax
+        raise ValueError(f"cannot parse the fixed-effects part '{parsed.fixed}': {exc}") from exc
+    for v in sorted(fixed_vars, key=lambda v: (v != parsed.response, str(v))):
+        seen[str(v)] = None
+    for term in parsed.random:
+        try:
+            lhs_vars = formulaic.Formula(term.lhs).required_variables
+        except Exception as exc:
+            raise ValueError(f"cannot parse the random-effects term {term.source}: {exc}"
+                             ) from exc
+        for v in sorted(map(str, lhs_vars)):
+            seen[v] = None
+        for v in term.group_vars:
+            seen[v] = None
+    return list(seen)
+
+
+class LinearMixedModel:
+    """A linear mixed-effects model, built but not yet optimised.
+
+    Parameters
+    ----------
+    formula : str
+        lme4-style formula, e.g. ``"Reaction ~ 1 + Days + (1 + Days|Subject)"``.
+    data : pandas.DataFrame
+    solver : {"auto", "dense", "blocked", "cholmod"}, default "auto"
+        ``"auto"`` uses the dense single-factor solver for one grouping factor,
+        the blocked dense Schur-complement solver for several factors whose
+        non-leading random effects fit in a dense matrix (at most
+        ``mixedlm._solvers.DENSE_SCHUR_MAX`` columns), and CHOLMOD otherwise.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a malformed formula or data the model cannot use; the message names
+        the term, column or value.
+
+    See Also
+    --------
+    lmm : the functional constructor.
+    """
+
+    def __init__(self, formula: str, data: pd.DataFrame, *, solver: str = "auto") -> None:
+        data = check_dataframe(data)
+        self.parsed = parse_formula(formula)
+        self.formula = self.parsed.formula
+        columns = _required_variables(self.parsed)
+        check_columns(columns, data, "the formula")
+        data, self.n_dropped = drop_incomplete(data, columns)
+        self.y = response_vector(self.parsed.response, self.parsed.fixed, data)
+        X, names = fixed_matrix(self.parsed.fixed, data)
+        self.X, self.fixef_names, self.dropped_columns = drop_rank_deficient(X, names)
+        self.terms: list[ReMat] = build_terms(self.parsed.random, data)
+        self.blocks: list[FactorBlock] = build_blocks(self.terms)
+        self.lower = theta_lower_bounds(self.terms)
+        self.theta_names = theta_names(self.terms)
+        Xy = np.asfortranarray(np.column_stack([self.X, self.y]))
+        self.solver = make_solver(self.blocks, Xy, solver)
+
+    # -- sizes ------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        """Number of observations used (after dropping incomplete rows)."""
+        return len(self.y)
+
+    @property
+    def p(self) -> int:
+        """Number of (full-rank) fixed-effects columns."""
+        return self.X.shape[1]
+
+    @property
+    def ntheta(self) -> int:
+        """Number of covariance parameters."""
+        return len(self.lower)
+
+    def theta0(self) -> NDArray[np.float64]:
+        """lme4's starting theta: 1 on diagonals, 0 off them."""
+        return np.where(self.lower == 0.0, 1.0, 0.0)
+
+    # -- evaluation -------------------------------------------------------------
+    def _check_theta(self, theta: ArrayLike) -> NDArray[np.float64]:
+        th = np.asarray(theta, dtype=np.float64).ravel()
+        if th.shape != (self.ntheta,):
+            raise ValueError(f"theta has {th.size} values; this model has {self.ntheta} "
+                             f"({', '.join(self.theta_names)})")
+        if not np.all(np.isfinite(th)):
+            raise ValueError(f"theta must be finite, got {th.tolist()}")
+        if np.any(th < self.lower):
+            raise ValueError(f"theta {th.tolist()} violates the lower bounds "
+                             f"{self.lower.tolist()} (diagonal entries must be >= 0)")
+        return th
+
+    def objective(self, theta: ArrayLike, reml: bool = False) -> float:
+        """The profiled deviance (ML) or REML criterion at ``theta``.
+
+        One evaluation: updates the Cholesky factor only; no pass over the data.
+        """
+        return self.solver.objective(self._check_theta(theta), bool(reml))
+
+    def gradient(self, theta: ArrayLike, reml: bool = False) -> NDArray[np.float64]:
+        """Analytic gradient of :meth:`objective` (single grouping factor only)."""
+        if not self.solver.has_gradient:
+            raise NotImplementedError(f"the {self.solver.name!r} solver has no analytic "
+                                      "gradient; it is available for one grouping factor")
+        g = np.empty(self.ntheta)
+        self.solver.objective(self._check_theta(theta), bool(reml), g)
+        return g
+
+    def fit(self, reml: bool = False, verbose: bool = False,
+            theta0: ArrayLike | None = None) -> "LinearMixedModelResults":
+        """Optimise theta and return the fitted model's results.
+
+        Parameters
+        ----------
+        reml : bool, default False
+            Maximise the restricted likelihood instead of the likelihood.
+        verbose : bool, default False
+            Print one line per evaluation: ``f_1: 327.76702, [1.0]``.
+        theta0 : array_like, optional
+            Starting theta (default: lme4's).
+
+        Returns
+        -------
+        LinearMixedModelResults
+            Holds copies; refitting the model does not change it.
+        """
+        from ._results import LinearMixedModelResults
+
+        x0 = self.theta0() if theta0 is None else self._check_theta(theta0)
+        reml = bool(reml)
+        solver = self.solver
+
+        def fn(theta: NDArray[np.float64], grad: NDArray[np.float64] | None) -> float:
+            return solver.objective(theta, reml, grad)
+
+        optsum = optimize_theta(fn, x0, self.lower, solver.has_gradient, reml, verbose)
+        return LinearMixedModelResults(self, optsum)
+
+    def __repr__(self) -> str:
+        groups = ", ".join(f"{b.group} ({b.nlevels})" for b in self.blocks)
+        return (f"<LinearMixedModel {self.formula!r}: n={self.nobs}, p={self.p}, "
+                f"groups: {groups}, solver={self.solver.name!r}>")
+
+
+def lmm(formula: str, data: pd.DataFrame, *, solver: str = "auto") -> LinearMixedModel:
+    """Build a linear mixed-effects model from an lme4-style formula.
+
+    Parameters
+    ----------
+    formula : str
+        Fixed part in Wilkinson notation (formulaic), random part with lme4's
+        bars: ``(1|g)``, ``(1 + x|g)``, ``(x||g)``, ``(1|a/b)``, ``(1|a:b)``.
+    data : pandas.DataFrame
+    solver : {"auto", "dense", "blocked", "cholmod"}, default "auto"
+
+    Returns
+    -------
+    LinearMixedModel
+        Call ``.fit()`` (ML) or ``.fit(reml=True)``.
+
+    Examples
+    --------
+    >>> import mixedlm
+    >>> df = mixedlm.datasets.load("sleepstudy")
+    >>> r = mixedlm.lmm("Reaction ~ 1 + Days + (1 + Days|Subject)", df).fit()
+    >>> round(r.objective, 3)
+    1751.939
+    """
+    return LinearMixedModel(formula, data, solver=solver)

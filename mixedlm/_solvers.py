@@ -1,0 +1,288 @@
+"""Solvers: the cross-product blocks, built once, and the factor L updated per theta.
+
+Three solvers share one interface (``objective``, ``solution``):
+
+* :class:`DenseSolver` - one grouping factor; per-level blocks and an analytic
+  gradient (``_core._dense``).
+* :class:`BlockedSolver` - several factors; the first is eliminated per level
+  and the rest form a dense Schur complement (``_core._blocked``).
+* :class:`CholmodSolver` - several factors; Lambda'Z'Z Lambda + I is refactored
+  in place by CHOLMOD on a pattern analysed once (``_core._sparse``,
+  ``_core._cholmod``).
+
+All of them keep the model's [X y] only through its cross products: no
+evaluation passes over the observations.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from ._core._blocked import objective_blocked
+from ._core._dense import objective_single
+from ._core._remat import level_cross_dense, level_cross_sparse, level_gram, rest_gram
+from ._core._sparse import scale_csc
+from ._terms import FactorBlock
+
+#: Largest dense Schur complement (rest random effects + p + 1) the "auto"
+#: choice hands to the blocked dense solver (128 MiB of float64).
+DENSE_SCHUR_MAX = 4096
+
+
+def rest_columns(blocks: list[FactorBlock]) -> tuple[NDArray[np.int32], NDArray[np.float64]]:
+    """Row-wise sparse Z over ``blocks``: (n, R) column indices and values."""
+    cols, vals, off = [], [], 0
+    for b in blocks:
+        for c in range(b.k):
+            cols.append(off + b.codes.astype(np.int64) * b.k + c)
+            vals.append(b.z[:, c])
+        off += b.nlevels * b.k
+    n = len(blocks[0].codes)
+    if not cols:
+        return np.empty((n, 0), np.int32), np.empty((n, 0))
+    return (np.ascontiguousarray(np.column_stack(cols).astype(np.int32)),
+            np.ascontiguousarray(np.column_stack(vals)))
+
+
+def column_layout(blocks: list[FactorBlock], theta: NDArray[np.float64]
+                  ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64],
+                             NDArray[np.float64]]:
+    """Per random-effects column: block start, block width, lambda offset; and lambdas."""
+    start, width, loff, lams, pos, off = [], [], [], [], 0, 0
+    for b in blocks:
+        k = b.k
+        base = pos + np.arange(b.nlevels, dtype=np.int64) * k
+        start.append(np.repeat(base, k))
+        width.append(np.full(b.nlevels * k, k, dtype=np.int64))
+        loff.append(np.full(b.nlevels * k, off, dtype=np.int64))
+        lams.append(b.lam(theta).ravel(order="F"))
+        pos += b.nlevels * k
+        off += k * k
+    cat = np.concatenate
+    return cat(start), cat(width), cat(loff), cat(lams)
+
+
+class _FirstBlockSolver:
+    """Shared pieces of the solvers whose first block is eliminated per level."""
+
+    first: FactorBlock
+    rest: list[FactorBlock]
+    T: NDArray[np.float64]
+    L: NDArray[np.float64]
+    C: NDArray[np.float64]
+    q_rest: int
+    p: int
+
+    def _first_modes(self, theta: NDArray[np.float64], w2: NDArray[np.float64]
+                     ) -> NDArray[np.float64]:
+        """u of the first block: L_l^{-T} (B_l' Lambda_W w2) per level."""
+        s = np.einsum("jlc,j->lc", self.C, w2[self.q_rest:])
+        if self.q_rest:
+            lw = w2[: self.q_rest].copy()
+            start = 0
+            for b in self.rest:
+                m = b.nlevels * b.k
+                lw[start:start + m] = (lw[start:start + m].reshape(b.nlevels, b.k)
+                                       @ b.lam(theta).T).ravel()
+                start += m
+            contrib = self.Csp * lw[self.idx][:, None]
+            s += np.add.reduceat(np.vstack([contrib, np.zeros((1, contrib.shape[1]))]),
+                                 self.ptr[:-1], axis=0) * (np.diff(self.ptr) > 0)[:, None]
+        # self.L[l] holds L_l' (its column-major block read row-major)
+        return np.linalg.solve(self.L, s[:, :, None])[:, :, 0]
+
+    def solution(self, theta: NDArray[np.float64]
+                 ) -> tuple[NDArray[np.float64], list[NDArray[np.float64]],
+                            NDArray[np.float64], float]:
+        """beta, u per block (nlevels, K), RX (p x p lower) and pwrss at the last theta."""
+        q, p = self.q_rest, self.p
+        r = self.T[-1, -1]
+        e = np.zeros(self.T.shape[0])
+        e[-1] = r
+        w2 = sla.solve_triangular(self.T, e, lower=True, trans="T")
+        beta = -w2[q:q + p]
+        us = [self._first_modes(theta, w2)]
+        start = 0
+        for b in self.rest:
+            m = b.nlevels * b.k
+            us.append(-w2[start:start + m].reshape(b.nlevels, b.k))
+            start += m
+        RX = np.tril(self.T[q:q + p, q:q + p])
+        return beta, us, RX, float(r * r)
+
+
+class DenseSolver(_FirstBlockSolver):
+    """One grouping factor: per-level K x K blocks, with an analytic gradient."""
+
+    name = "dense"
+    has_gradient = True
+
+    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64]) -> None:
+        (b,) = blocks
+        self.first, self.rest, self.q_rest = b, [], 0
+        self.n, P = Xy.shape
+        self.p = P - 1
+        nl, k = b.nlevels, b.k
+        self.A11 = level_gram(b.codes, b.z, nl)
+        self.AZX = level_cross_dense(b.codes, b.z, Xy, nl)
+        self.AXX = np.asfortranarray(Xy.T @ Xy)
+        self.L = np.empty((nl, k, k))
+        self.C = np.empty((P, nl, k))
+        self.T = np.empty((P, P), order="F")
+        self._nograd = np.empty(0)
+
+    def objective(self, theta: NDArray[np.float64], reml: bool,
+                  grad: NDArray[np.float64] | None = None) -> float:
+        """The profiled objective at theta; fills ``grad`` when given."""
+        return objective_single(self.A11, self.AZX, self.AXX, self.first.lam(theta),
+                                float(self.n), self.p, reml, self.L, self.C, self.T,
+                                self.first.tmpl, self._nograd if grad is None else grad)
+
+
+class BlockedSolver(_FirstBlockSolver):
+    """Several factors: first factor per level, then one dense Cholesky."""
+
+    name = "blocked"
+    has_gradient = False
+
+    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64]) -> None:
+        self.first, self.rest = blocks[0], blocks[1:]
+        self.n, P = Xy.shape
+        self.p = P - 1
+        b = self.first
+        nl, k = b.nlevels, b.k
+        cols, vals = rest_columns(self.rest)
+        self.q_rest = int(sum(r.nlevels * r.k for r in self.rest))
+        self.A11 = level_gram(b.codes, b.z, nl)
+        self.AZX = level_cross_dense(b.codes, b.z, Xy, nl)
+        self.ptr, self.idx, self.val = level_cross_sparse(b.codes, b.z, cols, vals, nl,
+                                                          self.q_rest)
+        self.A22 = rest_gram(cols, vals, Xy, self.q_rest)
+        self.A22[self.q_rest:, self.q_rest:] = Xy.T @ Xy
+        nw = self.q_rest + P
+        self.L = np.empty((nl, k, k))
+        self.C = np.empty((P, nl, k))
+        self.Csp = np.empty((len(self.idx), k))
+        self.T = np.empty((nw, nw), order="F")
+        self.all_scalar = all(r.k == 1 for r in self.rest)
+        zero = np.zeros(1, dtype=np.int64)
+        self._layout = (zero, zero, zero)
+
+    def objective(self, theta: NDArray[np.float64], reml: bool,
+                  grad: NDArray[np.float64] | None = None) -> float:
+        """The profiled objective at theta (no gradient on this path)."""
+        start, width, loff, lams = column_layout(self.rest, theta)
+        rscale = lams[loff] if self.all_scalar else lams[:1]
+        if self.all_scalar:
+            start = width = loff = self._layout[0]
+        return objective_blocked(self.A11, self.AZX, self.ptr, self.idx, self.val, self.A22,
+                                 self.first.lam(theta), self.q_rest, self.all_scalar,
+                                 np.ascontiguousarray(rscale), start, width, loff, lams,
+                                 float(self.n), self.p, reml, self.L, self.C, self.Csp,
+                                 self.T)
+
+
+class CholmodSolver:
+    """Several factors, sparse: CHOLMOD on Lambda'Z'Z Lambda + I, analysed once."""
+
+    name = "cholmod"
+    has_gradient = False
+
+    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64]) -> None:
+        from ._core._cholmod import SparseCholesky
+
+        self.blocks = blocks
+        self.n, P = Xy.shape
+        self.p = P - 1
+        cols, vals = rest_columns(blocks)
+        q = int(sum(b.nlevels * b.k for b in blocks))
+        n, R = cols.shape
+        Z = sp.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, n * R + 1, R)),
+                          shape=(n, q))
+        A = (Z.T @ Z).tocsc()
+        start, width, _, _ = column_layout(blocks, np.zeros(self._ntheta()))
+        coo = A.tocoo()
+        keep = start[coo.row] >= start[coo.col]
+        A = sp.csc_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=(q, q))
+        A.sort_indices()
+        self.A = A
+        self.indptr = A.indptr.astype(np.int64)
+        self.indices = A.indices.astype(np.int32)
+        self.diag_pos = np.array([self.indptr[j] + np.searchsorted(
+            self.indices[self.indptr[j]:self.indptr[j + 1]], j) for j in range(q)],
+            dtype=np.int64)
+        self.AZX = np.asarray(Z.T @ Xy)
+        self.AXX = Xy.T @ Xy
+        self._work = np.empty_like(A.data)
+        self._vals = np.empty_like(A.data)
+        self.chol = SparseCholesky(A)
+        self.q = q
+
+    def _ntheta(self) -> int:
+        return int(max(int(b.tmpl.max()) for b in self.blocks) + 1)
+
+    def _lam_t(self, theta: NDArray[np.float64], M: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Lambda' M for a (q, m) matrix M."""
+        out, start = np.empty_like(M), 0
+        for b in self.blocks:
+            m = b.nlevels * b.k
+            blk = M[start:start + m].reshape(b.nlevels, b.k, -1)
+            out[start:start + m] = np.einsum("rc,lrj->lcj", b.lam(theta), blk).reshape(m, -1)
+            start += m
+        return out
+
+    def objective(self, theta: NDArray[np.float64], reml: bool,
+                  grad: NDArray[np.float64] | None = None) -> float:
+        """The profiled objective at theta (no gradient on this path)."""
+        start, width, loff, lams = column_layout(self.blocks, theta)
+        scale_csc(self.indptr, self.indices, self.A.data, start, width, loff, lams,
+                  self.diag_pos, self._work, self._vals)
+        self.chol.factor(self._vals)
+        self.RZX = self.chol.solve_L(self._lam_t(theta, self.AZX))
+        # NumPy/LAPACK: T = chol(AXX - RZX' RZX)
+        S = self.AXX - self.RZX.T @ self.RZX
+        try:
+            self.T = np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            return np.inf
+        p, n = self.p, self.n
+        rr = self.T[-1, -1] ** 2
+        d = n - p if reml else n
+        obj = self.chol.logdet() + d * (1.0 + np.log(2.0 * np.pi * rr / d))
+        if reml:
+            obj += 2.0 * np.log(np.diag(self.T)[:p]).sum()
+        return float(obj)
+
+    def solution(self, theta: NDArray[np.float64]
+                 ) -> tuple[NDArray[np.float64], list[NDArray[np.float64]],
+                            NDArray[np.float64], float]:
+        """beta, u per block (nlevels, K), RX (p x p lower) and pwrss at the last theta."""
+        p = self.p
+        r = self.T[-1, -1]
+        beta = sla.solve_triangular(self.T[:p, :p], self.T[p, :p], lower=True, trans="T")
+        rhs = self._lam_t(theta, (self.AZX[:, p] - self.AZX[:, :p] @ beta)[:, None])
+        u = self.chol.solve_A(rhs)[:, 0]
+        us, start = [], 0
+        for b in self.blocks:
+            m = b.nlevels * b.k
+            us.append(u[start:start + m].reshape(b.nlevels, b.k))
+            start += m
+        return beta, us, self.T[:p, :p].copy(), float(r * r)
+
+
+def make_solver(blocks: list[FactorBlock], Xy: NDArray[np.float64], solver: str = "auto"):
+    """Choose the solver from the structure (or honour an explicit choice)."""
+    choices = ("auto", "dense", "blocked", "cholmod")
+    if solver not in choices:
+        raise ValueError(f"solver={solver!r} is not one of {choices}")
+    if len(blocks) == 1 and solver in ("auto", "dense"):
+        return DenseSolver(blocks, Xy)
+    if solver == "dense":
+        raise ValueError(f"solver='dense' needs one grouping factor; this model has "
+                         f"{len(blocks)}: {[b.group for b in blocks]}")
+    if solver == "auto":
+        nw = sum(b.nlevels * b.k for b in blocks[1:]) + Xy.shape[1]
+        solver = "blocked" if nw <= DENSE_SCHUR_MAX else "cholmod"
+    return BlockedSolver(blocks, Xy) if solver == "blocked" else CholmodSolver(blocks, Xy)

@@ -1,0 +1,83 @@
+"""VarCorr: estimated variances, standard deviations and correlations."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+
+class VarCorr:
+    """Variance components of a fitted model.
+
+    ``table`` is tidy, like R's ``as.data.frame(VarCorr(m))``: columns
+    ``group, var1, var2, vcov, sdcor``; rows with ``var2`` missing are
+    variances (``sdcor`` the standard deviation), the others covariances
+    (``sdcor`` the correlation); the last row is the residual. ``print``
+    shows lme4's layout.
+    """
+
+    def __init__(self, table: pd.DataFrame, blocks: list[tuple[str, list[str], NDArray]],
+                 sigma: float) -> None:
+        self.table = table
+        self._blocks = blocks
+        self.sigma = sigma
+
+    @classmethod
+    def from_terms(cls, terms, theta: NDArray[np.float64], sigma: float) -> "VarCorr":
+        """Per term: Sigma = sigma^2 lambda lambda' from its slice of theta."""
+        rows, blocks, t0 = [], [], 0
+        for term in terms:
+            k = term.k
+            lam = np.zeros((k, k))
+            for c in range(k):
+                for r in range(c, k):
+                    lam[r, c] = theta[t0]
+                    t0 += 1
+            cov = sigma ** 2 * lam @ lam.T
+            sd = np.sqrt(np.diag(cov))
+            for i in range(k):
+                rows.append((term.group, term.cnames[i], None, cov[i, i], sd[i]))
+            for j in range(k):
+                for i in range(j + 1, k):
+                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
+                    rows.append((term.group, term.cnames[j], term.cnames[i], cov[i, j], corr))
+            blocks.append((term.group, list(term.cnames), cov))
+        rows.append(("Residual", None, None, sigma ** 2, sigma))
+        table = pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+        return cls(table, blocks, sigma)
+
+    def as_text(self, digits: int = 4) -> str:
+        """lme4's printed layout: Groups, Name, Variance, Std.Dev., Corr."""
+        lines = []
+        for group, names, cov in self._blocks:
+            sd = np.sqrt(np.diag(cov))
+            for i, name in enumerate(names):
+                corr = []
+                for j in range(i):
+                    denom = sd[i] * sd[j]
+                    corr.append(f"{cov[i, j] / denom:5.2f}" if denom > 0 else "  NaN")
+                lines.append([group if i == 0 else "", name, _g(cov[i, i], digits),
+                              _g(sd[i], digits), " ".join(corr)])
+        lines.append(["Residual", "", _g(self.sigma ** 2, digits), _g(self.sigma, digits), ""])
+        head = ["Groups", "Name", "Variance", "Std.Dev.", "Corr"]
+        ncorr = any(r[4] for r in lines)
+        cols = 5 if ncorr else 4
+        widths = [max(len(r[i]) for r in lines + [head]) for i in range(cols)]
+        fmt = [lambda s, w: s.ljust(w), lambda s, w: s.ljust(w), lambda s, w: s.rjust(w),
+               lambda s, w: s.rjust(w), lambda s, w: s.ljust(w)]
+        out = [" " + " ".join(fmt[i](r[i], widths[i]) for i in range(cols)).rstrip()
+               for r in [head] + lines]
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.as_text()
+
+    def __repr__(self) -> str:
+        return self.as_text()
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False)
+
+
+def _g(x: float, digits: int) -> str:
+    return f"{x:.{digits}g}" if abs(x) < 10 ** digits else f"{x:.1f}"
