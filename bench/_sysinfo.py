@@ -32,7 +32,7 @@ def system_blas() -> str | None:
 
 
 def r_lme4_status() -> tuple[bool, str]:
-    """Whether ``Rscript`` exists and can load lme4.
+    """Whether ``Rscript`` exists and can load lme4 and jsonlite.
 
     Returns
     -------
@@ -42,7 +42,8 @@ def r_lme4_status() -> tuple[bool, str]:
     """
     try:
         proc = subprocess.run(
-            ["Rscript", "-e", "suppressMessages(library(lme4)); cat(R.version.string, "
+            ["Rscript", "-e", "suppressMessages({library(lme4); library(jsonlite)}); "
+             "cat(R.version.string, "
              "'lme4', as.character(packageVersion('lme4')))"],
             capture_output=True, text=True, timeout=120)
     except FileNotFoundError:
@@ -50,8 +51,8 @@ def r_lme4_status() -> tuple[bool, str]:
     except subprocess.TimeoutExpired:
         return False, "Rscript timed out"
     if proc.returncode != 0:
-        return False, "lme4 does not load: " + proc.stderr.strip().splitlines()[-1:][0][:200] \
-            if proc.stderr.strip() else "lme4 does not load"
+        lines = proc.stderr.strip().splitlines()
+        return False, "lme4/jsonlite do not load" + (f": {lines[-1][:200]}" if lines else "")
     return True, proc.stdout.strip()
 
 

@@ -183,7 +183,8 @@ def add_reference(results: dict) -> None:
 
 
 def check_objectives(results: dict, notes: list[str], tol: float = 1e-2) -> None:
-    """Flag deviances that differ from lme4's reference by more than ``tol``."""
+    """Flag deviances off lme4's reference by more than ``tol``, and failures."""
+    failures: dict[tuple[str, str], list[str]] = {}
     for key, runs in results["fits"].items():
         ref = results["reference"].get(key, {}).get("objective")
         for name, entry in runs.items():
@@ -192,7 +193,10 @@ def check_objectives(results: dict, notes: list[str], tol: float = 1e-2) -> None
                 notes.append(f"{key}: {name} deviance {obj:.4f} differs from lme4's "
                              f"reference {ref:.4f} by {obj - ref:+.4f}.")
             if entry.get("error"):
-                notes.append(f"{key}: {name} failed: {entry['error']}")
+                failures.setdefault((name.split("@")[0], entry["error"]), []).append(
+                    f"{key}" + (f" ({name.split('@')[1]} threads)" if "@" in name else ""))
+    for (package, error), where in failures.items():
+        notes.append(f"{package} n/a on {', '.join(where)}: {error}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -243,6 +247,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         machine["loadavg_end"] = list(os.getloadavg())
     except OSError:
         pass
+    busy = max((machine.get("loadavg_start") or [0])[0],
+               (machine.get("loadavg_end") or [0])[0])
+    if busy > 0.5:
+        notes.append(f"The machine was not idle (1-min load average up to {busy:.2f}); "
+                     "timings, especially with 2 BLAS threads on 2 cores, are noisy.")
     add_reference(results)
     summarize_environment(results)
     check_objectives(results, notes)

@@ -3,7 +3,7 @@
 #
 # Usage: bash bench/run.sh [--install-r] [--quick] [other compare.py options]
 #
-#   --install-r   apt-get install R and lme4 when Rscript is missing
+#   --install-r   apt-get install R, lme4 (and jsonlite) when they are missing
 #                 (otherwise lme4 is skipped with a note)
 #   --quick       only sleepstudy and InstEval service*dept
 #   anything else is passed to bench/compare.py (--skip-scale, --skip-peers,
@@ -24,7 +24,7 @@ args=()
 for a in "$@"; do
   case "$a" in
     --install-r) install_r=1 ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) args+=("$a") ;;
   esac
 done
@@ -41,7 +41,7 @@ fi
 base_py="${PEER_PYTHON:-python3}"   # interpreter the peer venvs are created from
 
 # --- R and lme4 ---
-if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'suppressMessages(library(lme4))' >/dev/null 2>&1; then
+if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'suppressMessages({library(lme4); library(jsonlite)})' >/dev/null 2>&1; then
   if [[ $install_r -eq 1 ]]; then
     note "installing R and lme4 with apt-get"
     export DEBIAN_FRONTEND=noninteractive

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
+from scipy.linalg.lapack import dpotri
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._core._blocked import objective_blocked
+from ._core._blocked import level_quadform, objective_blocked
 from ._core._dense import objective_single
 from ._core._remat import level_cross_dense, level_cross_sparse, level_gram, rest_gram
 from ._core._sparse import scale_csc
@@ -142,10 +143,16 @@ class DenseSolver(_FirstBlockSolver):
 
 
 class BlockedSolver(_FirstBlockSolver):
-    """Several factors: first factor per level, then one dense Cholesky."""
+    """Several factors: first factor per level, then one dense Cholesky.
+
+    When every term is scalar, the analytic gradient is available: with
+    Lambda diagonal and invertible, Omega^{-1} Lambda'A Lambda = I - Omega^{-1} D,
+    so d logdet / d theta_b = 2 sum_{i in b} (1 - [Omega^{-1}]_ii) / theta_b,
+    and diag(Omega^{-1}) costs one LAPACK ``dpotri`` on the Schur complement
+    plus a per-level quadratic form (``_core._blocked.level_quadform``).
+    """
 
     name = "blocked"
-    has_gradient = False
 
     def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64]) -> None:
         self.first, self.rest = blocks[0], blocks[1:]
@@ -157,8 +164,10 @@ class BlockedSolver(_FirstBlockSolver):
         self.q_rest = int(sum(r.nlevels * r.k for r in self.rest))
         self.A11 = level_gram(b.codes, b.z, nl)
         self.AZX = level_cross_dense(b.codes, b.z, Xy, nl)
-        self.ptr, self.idx, self.val = level_cross_sparse(b.codes, b.z, cols, vals, nl,
-                                                          self.q_rest)
+        ptr, idx, val = level_cross_sparse(b.codes, b.z, cols, vals, nl, self.q_rest)
+        # sort the rest columns within each level: the kernel's scatter walks down columns
+        order = np.lexsort((idx, np.repeat(np.arange(nl), np.diff(ptr))))
+        self.ptr, self.idx, self.val = ptr, idx[order], np.ascontiguousarray(val[order])
         self.A22 = rest_gram(cols, vals, Xy, self.q_rest)
         self.A22[self.q_rest:, self.q_rest:] = Xy.T @ Xy
         nw = self.q_rest + P
@@ -167,8 +176,11 @@ class BlockedSolver(_FirstBlockSolver):
         self.Csp = np.empty((len(self.idx), k))
         self.T = np.empty((nw, nw), order="F")
         self.all_scalar = all(r.k == 1 for r in self.rest)
+        self.has_gradient = self.all_scalar and k == 1
         zero = np.zeros(1, dtype=np.int64)
         self._layout = (zero, zero, zero)
+        self._level_of = np.repeat(np.arange(nl), np.diff(self.ptr))
+        self._Sinv: dict[int, NDArray[np.float64]] = {}
 
     def objective(self, theta: NDArray[np.float64], reml: bool,
                   grad: NDArray[np.float64] | None = None) -> float:
@@ -177,11 +189,68 @@ class BlockedSolver(_FirstBlockSolver):
         rscale = lams[loff] if self.all_scalar else lams[:1]
         if self.all_scalar:
             start = width = loff = self._layout[0]
-        return objective_blocked(self.A11, self.AZX, self.ptr, self.idx, self.val, self.A22,
-                                 self.first.lam(theta), self.q_rest, self.all_scalar,
-                                 np.ascontiguousarray(rscale), start, width, loff, lams,
-                                 float(self.n), self.p, reml, self.L, self.C, self.Csp,
-                                 self.T)
+        obj = objective_blocked(self.A11, self.AZX, self.ptr, self.idx, self.val, self.A22,
+                                self.first.lam(theta), self.q_rest, self.all_scalar,
+                                np.ascontiguousarray(rscale), start, width, loff, lams,
+                                float(self.n), self.p, reml, self.L, self.C, self.Csp,
+                                self.T)
+        if grad is not None:
+            if not self.has_gradient:
+                raise NotImplementedError("the blocked solver has a gradient only when "
+                                          "every random-effects term is scalar")
+            grad[:] = self._gradient(theta, reml, rscale) if np.isfinite(obj) else np.nan
+        return obj
+
+    def _gradient(self, theta: NDArray[np.float64], reml: bool,
+                  rscale: NDArray[np.float64]) -> NDArray[np.float64]:
+        """d objective / d theta at the theta of the last evaluation (scalar terms)."""
+        q, p, T = self.q_rest, self.p, self.T
+        rr = T[-1, -1] ** 2
+        d = self.n - p if reml else self.n
+        e = np.zeros(T.shape[0])
+        e[-1] = T[-1, -1]
+        w2 = sla.solve_triangular(T, e, lower=True, trans="T")
+        beta, ur = -w2[q:q + p], -w2[:q]
+        u1 = self._first_modes(theta, w2)[:, 0]
+        lam1 = self.first.lam(theta)[0, 0]
+        b1, br = lam1 * u1, rscale * ur
+        # Z' r_hat = Z'y - Z'X beta - Z'Z b, from the stored blocks only
+        v = self.val[:, 0]
+        zr1 = (self.AZX[p, :, 0] - self.AZX[:p, :, 0].T @ beta - self.A11[:, 0, 0] * b1
+               - np.bincount(self._level_of, v * br[self.idx], minlength=len(b1)))
+        A = self.A22
+        Arr = A[:q, :q]
+        zrr = (A[q + p, :q] - A[q:q + p, :q].T @ beta
+               - np.bincount(self.idx, v * b1[self._level_of], minlength=q)
+               - (np.tril(Arr) @ br + np.tril(Arr, -1).T @ br))
+        # diag(Omega^{-1}) over Z: Omega_ZZ for ML, Omega without y for REML
+        m = q + p if reml else q
+        S = self._Sinv.get(m)
+        if S is None:
+            S = self._Sinv[m] = np.empty((m, m), order="F")
+        S[:, :] = T[:m, :m]
+        S, info = dpotri(S, lower=1, overwrite_c=1)  # LAPACK: S = inv(LT LT')
+        bx = self.C[:p, :, 0] if reml else np.empty((0, len(b1)))
+        quad = level_quadform(self.ptr, self.idx, self.Csp[:, 0] * rscale[self.idx],
+                              np.ascontiguousarray(bx), S, q)
+        diag1 = (1.0 + quad) / self.L[:, 0, 0] ** 2
+        diagr = np.diag(S)[:q]
+        grad = np.zeros(len(theta))
+        t1 = int(self.first.tmpl[0, 0])
+        grad[t1] = (_logdet_part(diag1, lam1) - 2.0 * d / rr * zr1 @ u1)
+        start = 0
+        for b in self.rest:
+            sl = slice(start, start + b.nlevels)
+            lam = b.lam(theta)[0, 0]
+            grad[int(b.tmpl[0, 0])] = (_logdet_part(diagr[sl], lam)
+                                       - 2.0 * d / rr * zrr[sl] @ ur[sl])
+            start += b.nlevels
+        return grad
+
+
+def _logdet_part(diag_inv: NDArray[np.float64], lam: float) -> float:
+    """2 sum (1 - diag) / lam; its limit 0 at lam = 0 (the objective is even in lam)."""
+    return float(2.0 * np.sum(1.0 - diag_inv) / lam) if lam > 0 else 0.0
 
 
 class CholmodSolver:

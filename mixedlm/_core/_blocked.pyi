@@ -10,3 +10,7 @@ def objective_blocked(
     L: NDArray[np.float64], C: NDArray[np.float64], Csp: NDArray[np.float64],
     T: NDArray[np.float64],
 ) -> float: ...
+def level_quadform(
+    ptr: NDArray[np.int64], idx: NDArray[np.int32], bz: NDArray[np.float64],
+    bx: NDArray[np.float64], Sinv: NDArray[np.float64], q_rest: int,
+) -> NDArray[np.float64]: ...

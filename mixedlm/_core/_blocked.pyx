@@ -18,7 +18,8 @@ Storage layout
 --------------
 * ``A11`` (nl, K1, K1), ``AZX`` (P, nl, K1): as in ``_dense``.
 * ``ptr`` (nl+1,) int64, ``idx`` (nnz,) int32, ``val`` (nnz, K1): the
-  rest columns each level touches (``_remat.level_cross_sparse``).
+  rest columns each level touches (``_remat.level_cross_sparse``), with
+  ``idx`` sorted ascending within each level.
 * ``A22`` (Nw, Nw) Fortran, Nw = q_rest + P: lower triangle of A_WW.
 * Workspaces overwritten per theta: ``L`` (nl, K1, K1) column-major blocks,
   ``C`` (P, nl, K1) and ``Csp`` (nnz, K1) the pieces of B, ``T`` (Nw, Nw)
@@ -122,15 +123,15 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                     lam_t_vec(k, &lam1[0, 0], &val[a, 0], &Csp[a, 0])
                     solve_lower(k, &L[l, 0, 0], k, &Csp[a, 0])
                 # NumPy: T[np.ix_(ix, ix)] -= Bz @ Bz.T (lower part), Bz = Csp[ptr[l]:ptr[l+1]]
-                for a in range(ptr[l], ptr[l + 1]):
-                    for b in range(ptr[l], a + 1):
-                        i1 = idx[a]; i2 = idx[b]
-                        if i1 < i2:
-                            i1 = idx[b]; i2 = idx[a]
+                # idx is sorted within a level, so the inner loop walks down column idx[b]
+                for b in range(ptr[l], ptr[l + 1]):
+                    i2 = idx[b]
+                    for a in range(b, ptr[l + 1]):
                         acc = 0.0
                         for c in range(k):
                             acc = acc + Csp[a, c] * Csp[b, c]
-                        T[i1, i2] -= acc
+                        T[idx[a], i2] -= acc
+                for a in range(ptr[l], ptr[l + 1]):
                     # NumPy: T[qr + j, idx[a]] -= C[j, l] @ Csp[a]
                     for j in range(P):
                         acc = 0.0
@@ -167,3 +168,40 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
         return obj
     finally:
         free(tmp)
+
+
+def level_quadform(const int64_t[::1] ptr, const int32_t[::1] idx,
+                   const double[::1] bz, const double[:, ::1] bx,
+                   const double[::1, :] Sinv, Py_ssize_t q_rest):
+    """Per level l of a scalar first factor: b_l' Sinv b_l.
+
+    b_l has the sparse entries ``bz[ptr[l]:ptr[l+1]]`` at rows ``idx[...]`` and
+    the dense entries ``bx[:, l]`` at rows ``q_rest + j`` (``bx`` may have zero
+    rows). ``Sinv`` holds a symmetric matrix in its lower triangle (as LAPACK
+    ``dpotri`` leaves it). This gives the first factor's entries of
+    diag(Omega^{-1}) for the gradient:
+    (1 + b_l' S^{-1} b_l) / L_l^2.
+
+    NumPy: ``out[l] = b @ S @ b`` with S the full symmetric matrix.
+    """
+    cdef Py_ssize_t nl = ptr.shape[0] - 1, px = bx.shape[0], l, a, b, j, j2
+    cdef double acc, s
+    out_arr = np.empty(nl, dtype=np.float64)
+    cdef double[::1] out = out_arr
+    with nogil:
+        for l in range(nl):
+            acc = 0.0
+            for b in range(ptr[l], ptr[l + 1]):
+                s = 0.5 * bz[b] * Sinv[idx[b], idx[b]]
+                for a in range(b + 1, ptr[l + 1]):  # idx sorted: idx[a] > idx[b]
+                    s = s + bz[a] * Sinv[idx[a], idx[b]]
+                acc = acc + 2.0 * bz[b] * s
+                for j in range(px):
+                    acc = acc + 2.0 * bz[b] * bx[j, l] * Sinv[q_rest + j, idx[b]]
+            for j in range(px):
+                s = 0.5 * bx[j, l] * Sinv[q_rest + j, q_rest + j]
+                for j2 in range(j + 1, px):
+                    s = s + bx[j2, l] * Sinv[q_rest + j2, q_rest + j]
+                acc = acc + 2.0 * bx[j, l] * s
+            out[l] = acc
+    return out_arr

@@ -1,0 +1,1 @@
+"""airspeed velocity benchmarks for mixedlm (pandas-style ``asv_bench`` layout)."""
