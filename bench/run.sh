@@ -53,9 +53,11 @@ if ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'suppressMessages({libra
 fi
 
 # --- peer venvs (pinned; override with GLMM_SPEC / MIXEDLM_RUST_SPEC) ---
-setup_peer() {  # name, pip spec, import name
-  local name="$1" spec="$2" mod="$3" dir="$envs/$1"
-  if [[ -x "$dir/bin/python" ]] && "$dir/bin/python" -c "import $mod" >/dev/null 2>&1; then
+setup_peer() {  # name, pip spec, python statement that must succeed
+  local name="$1" spec="$2" check="$3" dir="$envs/$1"
+  # Import check from a neutral folder: with `-c` the current directory is on
+  # sys.path, and from the repo root `import mixedlm` would find OUR package.
+  if [[ -x "$dir/bin/python" ]] && (cd "$envs" && "$dir/bin/python" -c "$check") >/dev/null 2>&1; then
     return 0
   fi
   note "creating $dir with $spec"
@@ -68,8 +70,8 @@ setup_peer() {  # name, pip spec, import name
   rm -rf "$dir"
 }
 mkdir -p "$envs"
-setup_peer glmm "${GLMM_SPEC:-glmm==0.6.2}" glmm
-setup_peer mixedlm_rust "${MIXEDLM_RUST_SPEC:-mixedlm==1.3.0}" mixedlm
+setup_peer glmm "${GLMM_SPEC:-glmm==0.6.2}" "import glmm; glmm.fit"
+setup_peer mixedlm_rust "${MIXEDLM_RUST_SPEC:-mixedlm==1.3.0}" "import mixedlm; mixedlm.lmer"
 
 cd "$root"
 exec "$py" "$here/compare.py" ${args[@]+"${args[@]}"}

@@ -47,6 +47,8 @@ def _glmm_fitter(formula: str) -> tuple[Callable[[Any], Any], Callable[[Any], di
 def _rust_fitter(formula: str) -> tuple[Callable[[Any], Any], Callable[[Any], dict]]:
     import mixedlm
 
+    if not hasattr(mixedlm, "lmer"):  # this project's mixedlm shadowing the peer
+        raise ImportError(f"{mixedlm.__file__} is not the PyPI Rust mixedlm")
     ctrl = mixedlm.lmerControl(calc_derivs=False)
 
     def fit(df):

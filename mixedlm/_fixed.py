@@ -26,17 +26,23 @@ def response_vector(response: str, fixed: str, data: pd.DataFrame) -> NDArray[np
     return check_response(np.asarray(lhs.iloc[:, 0]), response)
 
 
-def fixed_matrix(fixed: str, data: pd.DataFrame) -> tuple[NDArray[np.float64], list[str]]:
-    """The fixed-effects model matrix (Fortran order) and its column names."""
+def fixed_matrix(fixed: str, data: pd.DataFrame, y: NDArray[np.float64]
+                 ) -> tuple[NDArray[np.float64], list[str]]:
+    """[X y] as one Fortran-ordered array (filled column by column, no full
+    intermediate copies) and the names of X's columns."""
     rhs = fixed.split("~", 1)[1]
     mm = formulaic.model_matrix(rhs, data, na_action="ignore")
     names = [str(c) for c in mm.columns]
-    X = np.asfortranarray(np.asarray(mm, dtype=np.float64))
-    if X.shape[0] != len(data):
-        raise ValueError(f"the fixed-effects formula '{rhs.strip()}' produced {X.shape[0]} "
+    if mm.shape[0] != len(data):
+        raise ValueError(f"the fixed-effects formula '{rhs.strip()}' produced {mm.shape[0]} "
                          f"rows for {len(data)} observations")
-    check_finite_matrix(X, names, "fixed-effects model matrix")
-    return X, names
+    Xy = np.empty((len(data), len(names) + 1), order="F")
+    for j, col in enumerate(mm.columns):
+        Xy[:, j] = np.asarray(mm[col], dtype=np.float64)
+    del mm
+    Xy[:, -1] = y
+    check_finite_matrix(Xy[:, :-1], names, "fixed-effects model matrix")
+    return Xy, names
 
 
 def full_rank_columns(X: NDArray[np.float64], tol: float = RANK_TOL) -> NDArray[np.intp]:
@@ -67,16 +73,19 @@ def full_rank_columns(X: NDArray[np.float64], tol: float = RANK_TOL) -> NDArray[
     return np.array(kept, dtype=np.intp)
 
 
-def drop_rank_deficient(X: NDArray[np.float64], names: list[str]
+def drop_rank_deficient(Xy: NDArray[np.float64], names: list[str]
                         ) -> tuple[NDArray[np.float64], list[str], list[str]]:
-    """Drop linearly dependent columns with a warning that names them."""
-    keep = full_rank_columns(X)
-    if len(keep) == X.shape[1]:
-        return X, names, []
-    dropped = [names[j] for j in range(X.shape[1]) if j not in set(keep.tolist())]
+    """Drop linearly dependent columns of X (all of [X y] but the last column),
+    with a warning that names them."""
+    p = Xy.shape[1] - 1
+    keep = full_rank_columns(Xy[:, :p])
+    if len(keep) == p:
+        return Xy, names, []
+    kept = set(keep.tolist())
+    dropped = [names[j] for j in range(p) if j not in kept]
     warnings.warn(
         f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
         f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}",
         RankDeficiencyWarning, stacklevel=4)
-    return np.asfortranarray(X[:, keep]), [names[j] for j in keep], dropped
-
+    return (np.asfortranarray(Xy[:, np.append(keep, p)]), [names[j] for j in keep],
+            dropped)

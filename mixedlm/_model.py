@@ -76,13 +76,13 @@ class LinearMixedModel:
         check_columns(columns, data, "the formula")
         data, self.n_dropped = drop_incomplete(data, columns)
         self.y = response_vector(self.parsed.response, self.parsed.fixed, data)
-        X, names = fixed_matrix(self.parsed.fixed, data)
-        self.X, self.fixef_names, self.dropped_columns = drop_rank_deficient(X, names)
+        Xy, names = fixed_matrix(self.parsed.fixed, data, self.y)
+        Xy, self.fixef_names, self.dropped_columns = drop_rank_deficient(Xy, names)
+        self.X = Xy[:, :-1]  # a Fortran-contiguous view: X is stored once, inside [X y]
         self.terms: list[ReMat] = build_terms(self.parsed.random, data)
         self.blocks: list[FactorBlock] = build_blocks(self.terms)
         self.lower = theta_lower_bounds(self.terms)
         self.theta_names = theta_names(self.terms)
-        Xy = np.asfortranarray(np.column_stack([self.X, self.y]))
         self.solver = make_solver(self.blocks, Xy, solver)
 
     # -- sizes ------------------------------------------------------------------

@@ -21,7 +21,7 @@ from scipy.linalg.lapack import dpotri
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._core._blocked import level_quadform, objective_blocked
+from ._core._blocked import level_quadform, objective_blocked, sym_lower_matvec
 from ._core._dense import objective_single
 from ._core._remat import level_cross_dense, level_cross_sparse, level_gram, rest_gram
 from ._core._sparse import scale_csc
@@ -219,10 +219,9 @@ class BlockedSolver(_FirstBlockSolver):
         zr1 = (self.AZX[p, :, 0] - self.AZX[:p, :, 0].T @ beta - self.A11[:, 0, 0] * b1
                - np.bincount(self._level_of, v * br[self.idx], minlength=len(b1)))
         A = self.A22
-        Arr = A[:q, :q]
         zrr = (A[q + p, :q] - A[q:q + p, :q].T @ beta
                - np.bincount(self.idx, v * b1[self._level_of], minlength=q)
-               - (np.tril(Arr) @ br + np.tril(Arr, -1).T @ br))
+               - sym_lower_matvec(A, q, br))
         # diag(Omega^{-1}) over Z: Omega_ZZ for ML, Omega without y for REML
         m = q + p if reml else q
         S = self._Sinv.get(m)

@@ -22,7 +22,7 @@ PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.setup-stamp"
 
-say() { printf 'setup: %s\n' "$*"; }
+say() { printf 'setup: [%3ds] %s\n' "$SECONDS" "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found (need Python >= 3.10)"
@@ -94,4 +94,4 @@ say "pip: installing build dependencies"
 say "pip: installing pymixedlm (editable, from $ROOT) with [test,bench] extras"
 "${PIP[@]}" install --no-build-isolation -e "$ROOT[test,bench]"
 printf '%s\n' "$hash" > "$STAMP"
-say "done: $("$VENV/bin/python" -V 2>&1) in .venv; run .venv/bin/python -m pytest -q tests"
+say "done: pymixedlm installed (editable) in .venv with $("$VENV/bin/python" -V 2>&1)"

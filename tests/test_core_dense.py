@@ -139,13 +139,26 @@ def test_gradient_fills_and_objective_agree(sim_df):
     assert m.objective(th) == f
 
 
-def test_dense_solution_matches_oracle(sim_df):
+FIRST_MODES_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="package bug: _solvers._FirstBlockSolver._first_modes solves with the full "
+           "(K x K) self.L[l] blocks, whose other triangle still holds entries of "
+           "lam' A11_l lam + I left there by dpotrf; u (hence ranef, fitted, residuals) is "
+           "wrong whenever the leading block has K > 1")
+
+
+@pytest.mark.parametrize("formula", [
+    "y ~ 1 + x + (1|g)",
+    pytest.param("y ~ 1 + x + (1 + x|g) + (0 + x2|g)", marks=FIRST_MODES_BUG),
+    pytest.param("y ~ 1 + x + (1 + x|g)", marks=FIRST_MODES_BUG),
+], ids=["scalar", "mixed_terms", "vector"])
+def test_dense_solution_matches_oracle(formula, sim_df):
     """beta, u and pwrss from the dense solver's factor at a random theta."""
-    m = mixedlm.lmm("y ~ 1 + x + (1 + x|g) + (0 + x2|g)", sim_df)
+    m = mixedlm.lmm(formula, sim_df)
     th = oracle.random_theta(m, np.random.default_rng(5))
     m.objective(th)
     beta, us, _, pwrss = m.solver.solution(th)
     o = oracle.solve(m, th)
     np.testing.assert_allclose(beta, o.beta, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(us[0], o.u_blocks[0], rtol=1e-8, atol=1e-10)
     assert pwrss == pytest.approx(o.pwrss, rel=1e-10)
+    np.testing.assert_allclose(us[0], o.u_blocks[0], rtol=1e-8, atol=1e-10)

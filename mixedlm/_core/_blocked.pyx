@@ -34,7 +34,7 @@ cimport numpy as cnp
 from libc.math cimport log, M_PI
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t, int64_t
-from scipy.linalg.cython_blas cimport dsyrk
+from scipy.linalg.cython_blas cimport dsymv, dsyrk
 from ._linalg cimport chol_lower, lam_t_a_lam_plus_i, lam_t_vec, solve_lower
 
 cnp.import_array()
@@ -204,4 +204,21 @@ def level_quadform(const int64_t[::1] ptr, const int32_t[::1] idx,
                     s = s + bx[j2, l] * Sinv[q_rest + j2, q_rest + j]
                 acc = acc + 2.0 * bx[j, l] * s
             out[l] = acc
+    return out_arr
+
+
+def sym_lower_matvec(const double[::1, :] A, Py_ssize_t m, const double[::1] x):
+    """y = S x for the symmetric m x m leading block S of A (lower triangle stored).
+
+    NumPy: ``S = np.tril(A[:m, :m]); y = (S + np.tril(S, -1).T) @ x``, without the
+    copies (BLAS ``dsymv`` with A's leading dimension).
+    """
+    cdef int mm = <int>m, lda = <int>A.shape[0], inc = 1
+    cdef double one = 1.0, zero = 0.0
+    cdef char uplo = b'L'
+    out_arr = np.zeros(m, dtype=np.float64)
+    cdef double[::1] out = out_arr
+    if m > 0:
+        with nogil:
+            dsymv(&uplo, &mm, &one, &A[0, 0], &lda, &x[0], &inc, &zero, &out[0], &inc)
     return out_arr
