@@ -17,7 +17,7 @@ def fmt_time(seconds: float | None) -> str:
     if seconds >= 1.0:
         return f"{seconds:.2f} s"
     if seconds >= 1e-3:
-        return f"{seconds * 1e3:.3g} ms"
+        return f"{seconds * 1e3:.3g} ms".replace("e+02", "00")
     return f"{seconds * 1e6:.3g} us"
 
 
@@ -34,32 +34,42 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+#: Statistic shown for repeated timings ("median" or "best"); set by compare.py.
+STAT = "median"
+
+
 def _median(entry: dict | None) -> float | None:
+    """The chosen timing statistic of one run, ``None`` when it failed."""
     if not entry or entry.get("error"):
         return None
-    return entry.get("median")
+    return entry.get(STAT)
 
 
 def _ratio(theirs: float | None, ours: float | None) -> str:
     if theirs is None or ours is None or ours <= 0:
         return "n/a"
-    return f"{theirs / ours:.1f}x"
+    ratio = theirs / ours
+    if ratio >= 10:
+        return f"{ratio:.0f}x"
+    return f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2g}x"
 
 
 def fits_table(results: dict[str, Any]) -> str:
     """The main side-by-side table: times, ratios, deviances, evaluations."""
     threads = results["settings"]["threads"]
     ref_t = str(results["settings"]["ratio_threads"])
+    tlabel = " / ".join(f"{t}T" for t in threads)
     header = (["model"] + [f"mixedlm {t}T" for t in threads]
               + [LABELS[p] for p in PACKAGES[1:]]
-              + [f"{LABELS[p]} / ours" for p in PACKAGES[1:]]
+              + [f"{LABELS[p]} / ours ({tlabel})" for p in PACKAGES[1:]]
               + [f"dev {LABELS[p]}" for p in PACKAGES] + ["feval ours/lme4/glmm/rust"])
     rows = []
     for key, runs in results["fits"].items():
-        ours = _median(runs.get(f"mixedlm@{ref_t}"))
-        row = [key] + [fmt_time(_median(runs.get(f"mixedlm@{t}"))) for t in threads]
+        ours = [_median(runs.get(f"mixedlm@{t}")) for t in threads]
+        row = [key] + [fmt_time(o) for o in ours]
         row += [fmt_time(_median(runs.get(p))) for p in PACKAGES[1:]]
-        row += [_ratio(_median(runs.get(p)), ours) for p in PACKAGES[1:]]
+        row += [" / ".join(_ratio(_median(runs.get(p)), o) for o in ours)
+                for p in PACKAGES[1:]]
         ours_entry = runs.get(f"mixedlm@{ref_t}")
         entries = [ours_entry] + [runs.get(p) for p in PACKAGES[1:]]
         row += [fmt_num(e.get("objective") if e and not e.get("error") else None, 4)
@@ -101,10 +111,10 @@ def per_eval_table(results: dict[str, Any]) -> str:
     for t, e in results["per_eval"].items():
         if not e:
             continue
-        obj = e.get("objective") or {}
-        rows.append([t, fmt_time(obj.get("median")),
-                     fmt_time((e.get("dpotrf") or {}).get("median")),
-                     fmt_num(e.get("ratio"), 2),
+        obj = (e.get("objective") or {}).get(STAT)
+        chol = (e.get("dpotrf") or {}).get(STAT)
+        rows.append([t, fmt_time(obj), fmt_time(chol),
+                     fmt_num(obj / chol if obj and chol else None, 2),
                      ", ".join(f"{v:.4f}" for v in e.get("theta", []))])
     return table(header, rows)
 
@@ -117,16 +127,21 @@ def scale_table(results: dict[str, Any]) -> str:
     for t, e in results["scale"].items():
         if not e:
             continue
-        for i, size in enumerate(e.get("sizes", [])):
+        sizes = e.get("sizes", [])
+        for i, size in enumerate(sizes):
             grow = ["", ""]
-            if i == len(e["sizes"]) - 1 and i > 0:
-                grow = [fmt_num(e.get("construct_growth")) + "x"
-                        if e.get("construct_growth") else "n/a",
-                        fmt_num(e.get("eval_growth")) + "x" if e.get("eval_growth") else "n/a"]
+            if i == len(sizes) - 1 and i > 0:
+                grow = [_growth(sizes[0], size, "construct"), _growth(sizes[0], size, "objective")]
             rows.append([t, f"{size['rows']:,}",
-                         fmt_time((size.get("construct") or {}).get("median")),
-                         fmt_time((size.get("objective") or {}).get("median"))] + grow)
+                         fmt_time((size.get("construct") or {}).get(STAT)),
+                         fmt_time((size.get("objective") or {}).get(STAT))] + grow)
     return table(header, rows)
+
+
+def _growth(first: dict, last: dict, what: str) -> str:
+    """Ratio of the chosen statistic of ``what`` between two scale sizes."""
+    a, b = (first.get(what) or {}).get(STAT), (last.get(what) or {}).get(STAT)
+    return f"{b / a:.2f}x" if a and b else "n/a"
 
 
 def environment(results: dict[str, Any]) -> str:
@@ -142,7 +157,7 @@ def environment(results: dict[str, Any]) -> str:
         f"- peers' threadpools (threadpoolctl): {m.get('peer_threadpools')}",
         f"- threads: mixedlm timed with OPENBLAS_NUM_THREADS in {results['settings']['threads']}; "
         f"lme4 and peers inherit OPENBLAS_NUM_THREADS={m.get('OPENBLAS_NUM_THREADS') or 'unset'} "
-        f"(OpenBLAS then uses all cores); ratios use mixedlm at "
+        f"(OpenBLAS then uses all cores); deviance and feval columns show mixedlm at "
         f"{results['settings']['ratio_threads']} thread(s)",
         f"- versions: {results.get('versions')}",
         f"- timing: {results['settings']['timing']}",
@@ -157,7 +172,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         f"Generated {results['generated_at']} by `bash bench/run.sh"
         f"{' --quick' if results['settings']['quick'] else ''}`. "
-        "All models by ML. Times are medians of whole fits from an in-memory DataFrame "
+        f"All models by ML. Times are {STAT}s of whole fits from an in-memory DataFrame "
         "(formula parsing and construction included, data loading excluded), each package "
         "in its own process. `x / ours` = their time divided by ours (> 1: we are faster). "
         "feval `N+Mg` = N objective and M gradient evaluations.",

@@ -32,7 +32,8 @@ from ._terms import FactorBlock
 DENSE_SCHUR_MAX = 4096
 
 
-def rest_columns(blocks: list[FactorBlock]) -> tuple[NDArray[np.int32], NDArray[np.float64]]:
+def rest_columns(blocks: list[FactorBlock], n: int
+                 ) -> tuple[NDArray[np.int32], NDArray[np.float64]]:
     """Row-wise sparse Z over ``blocks``: (n, R) column indices and values."""
     cols, vals, off = [], [], 0
     for b in blocks:
@@ -40,7 +41,6 @@ def rest_columns(blocks: list[FactorBlock]) -> tuple[NDArray[np.int32], NDArray[
             cols.append(off + b.codes.astype(np.int64) * b.k + c)
             vals.append(b.z[:, c])
         off += b.nlevels * b.k
-    n = len(blocks[0].codes)
     if not cols:
         return np.empty((n, 0), np.int32), np.empty((n, 0))
     return (np.ascontiguousarray(np.column_stack(cols).astype(np.int32)),
@@ -61,6 +61,9 @@ def column_layout(blocks: list[FactorBlock], theta: NDArray[np.float64]
         lams.append(b.lam(theta).ravel(order="F"))
         pos += b.nlevels * k
         off += k * k
+    if not blocks:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty, np.empty(0)
     cat = np.concatenate
     return cat(start), cat(width), cat(loff), cat(lams)
 
@@ -91,8 +94,9 @@ class _FirstBlockSolver:
             contrib = self.Csp * lw[self.idx][:, None]
             s += np.add.reduceat(np.vstack([contrib, np.zeros((1, contrib.shape[1]))]),
                                  self.ptr[:-1], axis=0) * (np.diff(self.ptr) > 0)[:, None]
-        # self.L[l] holds L_l' (its column-major block read row-major)
-        return np.linalg.solve(self.L, s[:, :, None])[:, :, 0]
+        # self.L[l] read row-major is L_l' in its upper triangle; the strict lower
+        # part still holds lam' A11_l lam + I (LAPACK leaves it), so take triu
+        return np.linalg.solve(np.triu(self.L), s[:, :, None])[:, :, 0]
 
     def solution(self, theta: NDArray[np.float64]
                  ) -> tuple[NDArray[np.float64], list[NDArray[np.float64]],
@@ -102,7 +106,7 @@ class _FirstBlockSolver:
         r = self.T[-1, -1]
         e = np.zeros(self.T.shape[0])
         e[-1] = r
-        w2 = sla.solve_triangular(self.T, e, lower=True, trans="T")
+        w2 = sla.solve_triangular(self.T, e, lower=True, trans="T", check_finite=False)
         beta = -w2[q:q + p]
         us = [self._first_modes(theta, w2)]
         start = 0
@@ -131,7 +135,7 @@ class DenseSolver(_FirstBlockSolver):
         self.AXX = np.asfortranarray(Xy.T @ Xy)
         self.L = np.empty((nl, k, k))
         self.C = np.empty((P, nl, k))
-        self.T = np.empty((P, P), order="F")
+        self.T = np.zeros((P, P), order="F")
         self._nograd = np.empty(0)
 
     def objective(self, theta: NDArray[np.float64], reml: bool,
@@ -160,7 +164,7 @@ class BlockedSolver(_FirstBlockSolver):
         self.p = P - 1
         b = self.first
         nl, k = b.nlevels, b.k
-        cols, vals = rest_columns(self.rest)
+        cols, vals = rest_columns(self.rest, self.n)
         self.q_rest = int(sum(r.nlevels * r.k for r in self.rest))
         self.A11 = level_gram(b.codes, b.z, nl)
         self.AZX = level_cross_dense(b.codes, b.z, Xy, nl)
@@ -174,7 +178,7 @@ class BlockedSolver(_FirstBlockSolver):
         self.L = np.empty((nl, k, k))
         self.C = np.empty((P, nl, k))
         self.Csp = np.empty((len(self.idx), k))
-        self.T = np.empty((nw, nw), order="F")
+        self.T = np.zeros((nw, nw), order="F")
         self.all_scalar = all(r.k == 1 for r in self.rest)
         self.has_gradient = self.all_scalar and k == 1
         zero = np.zeros(1, dtype=np.int64)
@@ -209,7 +213,7 @@ class BlockedSolver(_FirstBlockSolver):
         d = self.n - p if reml else self.n
         e = np.zeros(T.shape[0])
         e[-1] = T[-1, -1]
-        w2 = sla.solve_triangular(T, e, lower=True, trans="T")
+        w2 = sla.solve_triangular(T, e, lower=True, trans="T", check_finite=False)
         beta, ur = -w2[q:q + p], -w2[:q]
         u1 = self._first_modes(theta, w2)[:, 0]
         lam1 = self.first.lam(theta)[0, 0]
@@ -224,11 +228,14 @@ class BlockedSolver(_FirstBlockSolver):
                - sym_lower_matvec(A, q, br))
         # diag(Omega^{-1}) over Z: Omega_ZZ for ML, Omega without y for REML
         m = q + p if reml else q
-        S = self._Sinv.get(m)
-        if S is None:
-            S = self._Sinv[m] = np.empty((m, m), order="F")
-        S[:, :] = T[:m, :m]
-        S, info = dpotri(S, lower=1, overwrite_c=1)  # LAPACK: S = inv(LT LT')
+        if m == 0:  # one grouping factor, ML: nothing after the first block
+            S = np.zeros((1, 1), order="F")
+        else:
+            S = self._Sinv.get(m)
+            if S is None:
+                S = self._Sinv[m] = np.empty((m, m), order="F")
+            S[:, :] = T[:m, :m]
+            S, info = dpotri(S, lower=1, overwrite_c=1)  # LAPACK: S = inv(LT LT')
         bx = self.C[:p, :, 0] if reml else np.empty((0, len(b1)))
         quad = level_quadform(self.ptr, self.idx, self.Csp[:, 0] * rscale[self.idx],
                               np.ascontiguousarray(bx), S, q)
@@ -264,7 +271,7 @@ class CholmodSolver:
         self.blocks = blocks
         self.n, P = Xy.shape
         self.p = P - 1
-        cols, vals = rest_columns(blocks)
+        cols, vals = rest_columns(blocks, self.n)
         q = int(sum(b.nlevels * b.k for b in blocks))
         n, R = cols.shape
         Z = sp.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, n * R + 1, R)),

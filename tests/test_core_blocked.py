@@ -67,12 +67,7 @@ def test_auto_picks_blocked_for_small_designs(case, sim_df):
 
 
 @pytest.mark.parametrize("case", [
-    "three_mixed", "nested",
-    pytest.param("crossed_vector_leading", marks=pytest.mark.xfail(
-        strict=True,
-        reason="package bug: _solvers._FirstBlockSolver._first_modes solves with the full "
-               "self.L[l] blocks (the other triangle holds leftovers of lam' A11_l lam + I); "
-               "u of a leading block with K > 1 is wrong")),
+    "three_mixed", "nested", "crossed_vector_leading",
 ])
 def test_solution_matches_oracle(case, sim_df):
     """beta, u (every block) and pwrss from the blocked factor at a random theta."""
@@ -118,10 +113,6 @@ def test_gradient_if_available(case, reml, sim_df):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="package bug: solver='blocked' with one grouping factor crashes "
-                          "in _solvers.rest_columns (blocks[0] of an empty list) instead of "
-                          "working or raising a ValueError")
 @pytest.mark.parametrize("case", list(oracle.SINGLE_FACTOR))
 def test_blocked_single_factor_matches_oracle(case, sim_df):
     m = mixedlm.lmm(oracle.SINGLE_FACTOR[case], sim_df, solver="blocked")

@@ -139,18 +139,10 @@ def test_gradient_fills_and_objective_agree(sim_df):
     assert m.objective(th) == f
 
 
-FIRST_MODES_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="package bug: _solvers._FirstBlockSolver._first_modes solves with the full "
-           "(K x K) self.L[l] blocks, whose other triangle still holds entries of "
-           "lam' A11_l lam + I left there by dpotrf; u (hence ranef, fitted, residuals) is "
-           "wrong whenever the leading block has K > 1")
-
-
 @pytest.mark.parametrize("formula", [
     "y ~ 1 + x + (1|g)",
-    pytest.param("y ~ 1 + x + (1 + x|g) + (0 + x2|g)", marks=FIRST_MODES_BUG),
-    pytest.param("y ~ 1 + x + (1 + x|g)", marks=FIRST_MODES_BUG),
+    "y ~ 1 + x + (1 + x|g) + (0 + x2|g)",
+    "y ~ 1 + x + (1 + x|g)",
 ], ids=["scalar", "mixed_terms", "vector"])
 def test_dense_solution_matches_oracle(formula, sim_df):
     """beta, u and pwrss from the dense solver's factor at a random theta."""

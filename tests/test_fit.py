@@ -41,16 +41,6 @@ REL = 1e-4
 RANEF_REL = 1e-3
 THETA_ATOL, THETA_RTOL = 1e-3, 1e-3
 
-# Fits whose leading factor block has K > 1 random effects per level: their
-# conditional modes (and hence fitted values) hit the _first_modes bug.
-VECTOR_LEADING = {"sleepstudy_corr_ML", "sleepstudy_corr_REML",
-                  "sleepstudy_uncorr_ML", "sleepstudy_uncorr_REML"}
-FIRST_MODES_BUG = ("package bug: _solvers._FirstBlockSolver._first_modes solves with the full "
-                   "(K x K) self.L[l] blocks, whose other triangle still holds leftovers of "
-                   "lam' A11_l lam + I from dpotrf; ranef/fitted/residuals are wrong when the "
-                   "leading block has K > 1 (sleepstudy with random slopes)")
-
-
 # ---------------------------------------------------------------------------
 # lme4 -> mixedlm names
 # ---------------------------------------------------------------------------
@@ -183,8 +173,6 @@ def test_vcov(ref_fit):
 
 
 def test_ranef(ref_fit, request):
-    if ref_fit.ref["id"] in VECTOR_LEADING:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=FIRST_MODES_BUG))
     ref, r = ref_fit.ref, ref_fit.result
     ours = r.ranef()
     assert len(ours) == len(ref["ranef"])

@@ -12,11 +12,6 @@ import pytest
 import _oracle as oracle
 import mixedlm
 
-FIRST_MODES_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="package bug: _solvers._FirstBlockSolver._first_modes solves with the full (K x K) "
-           "self.L[l] blocks (leftovers of lam' A11_l lam + I in the other triangle); u, "
-           "ranef and fitted values are wrong when the leading block has K > 1")
 
 
 # ---------------------------------------------------------------------------
@@ -95,8 +90,8 @@ def test_ranef_uscale_relation(fit_id_, fits):
 @pytest.mark.parametrize("fit_id_", [
     "dyestuff_ML", "dyestuff_REML", "sleepstudy_intercept_REML", "penicillin_ML",
     "pastes_REML",
-    pytest.param("sleepstudy_corr_ML", marks=FIRST_MODES_BUG),
-    pytest.param("sleepstudy_uncorr_REML", marks=FIRST_MODES_BUG),
+    "sleepstudy_corr_ML",
+    "sleepstudy_uncorr_REML",
 ])
 def test_results_match_oracle_at_fitted_theta(fit_id_, fits):
     """beta, sigma, u, b and fitted values equal the dense oracle's at the fitted theta."""
