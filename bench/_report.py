@@ -88,7 +88,9 @@ def fits_table(results: dict[str, Any]) -> str:
 
 def memory_table(results: dict[str, Any]) -> str:
     """Whole-process peak RSS of single InstEval fits."""
-    header = ["model"] + [f"{LABELS[p]} MiB" for p in PACKAGES] + ["single-fit s (ours/lme4/glmm/rust)"]
+    t = results["settings"].get("memory_threads", "?")
+    header = (["model", f"mixedlm (ours, {t}T) MiB"] + [f"{LABELS[p]} MiB" for p in PACKAGES[1:]]
+              + ["single-fit s (ours/lme4/glmm/rust)"])
     rows = []
     for key, runs in results["memory"].items():
         row = [key]

@@ -115,7 +115,8 @@ def run_fits(args, packages: list[str], results: dict) -> None:
 
 def run_memory(args, packages: list[str], results: dict) -> None:
     """Whole-process peak RSS of one InstEval fit per package."""
-    threads = str(args.ratio_threads)
+    threads = str(args.threads[0])
+    results["settings"]["memory_threads"] = args.threads[0]
     for model in (m for m in select(args.quick) if m.dataset == "insteval"):
         runs = {}
         for package in ["mixedlm"] + packages:

@@ -31,7 +31,8 @@ Storage layout
 """
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport log, M_PI
+from libc.math cimport log, sqrt, M_PI
+from libc.string cimport memcpy
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t, int64_t
 from scipy.linalg.cython_blas cimport dsymv, dsyrk
@@ -72,6 +73,52 @@ cdef void _scale_rest_general(double[::1, :] T, Py_ssize_t q_rest,
             T[i, j] = acc
 
 
+cdef int _eliminate_scalar(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
+                           const int64_t[::1] ptr, const int32_t[::1] idx,
+                           const double[:, ::1] val, const double[::1, :] A22,
+                           double lam, const double[::1] rscale, int qr, int P,
+                           double[:, :, ::1] L, double[:, :, ::1] C, double[:, ::1] Csp,
+                           double[::1, :] T, double* cx, double* logdet) noexcept nogil:
+    """Fast path of the per-level elimination: scalar first factor, scalar rest.
+
+    Writes T = S (A22 - sum_l B_l' B_l) S with S = diag(rscale, 1) directly: A22
+    is copied scaled and each B_l entry is scaled as it is scattered, so no
+    separate scaling pass over T is needed. Inner loops run down columns of T.
+    """
+    cdef Py_ssize_t nw = T.shape[0], nl = A11.shape[0], l, a, b, j, c, e
+    cdef double m, f, cb, ca, sc
+    cdef double* Tp = &T[0, 0]
+    cdef double* col
+    cdef const double* Ap = &A22[0, 0]
+    # NumPy: T[lower] = (S @ A22 @ S)[lower]
+    for c in range(nw):
+        sc = rscale[c] if c < qr else 1.0
+        for a in range(c, nw):
+            Tp[c * nw + a] = Ap[c * nw + a] * sc * (rscale[a] if a < qr else 1.0)
+    for l in range(nl):
+        m = lam * lam * A11[l, 0, 0] + 1.0
+        L[l, 0, 0] = sqrt(m)
+        logdet[0] += log(m)
+        f = lam / L[l, 0, 0]
+        for j in range(P):
+            cx[j] = f * AZX[j, l, 0]
+            C[j, l, 0] = cx[j]
+        e = ptr[l + 1]
+        for a in range(ptr[l], e):
+            Csp[a, 0] = f * val[a, 0]
+        for b in range(ptr[l], e):
+            # NumPy: T[idx[b]:, idx[b]] -= outer(bs, bs) restricted to the level's rows
+            cb = Csp[b, 0] * rscale[idx[b]]
+            col = Tp + idx[b] * nw
+            for a in range(b, e):
+                col[idx[a]] -= Csp[a, 0] * rscale[idx[a]] * cb
+            # NumPy: T[qr:, idx[b]] -= C[:, l] * bs[b]
+            col = col + qr
+            for j in range(P):
+                col[j] -= cx[j] * cb
+    return 0
+
+
 def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                       const int64_t[::1] ptr, const int32_t[::1] idx,
                       const double[:, ::1] val, const double[::1, :] A22,
@@ -93,21 +140,26 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     cdef int nw = <int>T.shape[0], qr = <int>q_rest, nk = nl * k, kk = k * k
     cdef Py_ssize_t l, j, c, r, a, b, i1, i2
     cdef int info = 0
+    cdef bint fast
     cdef double logdet_z = 0.0, logdet_x = 0.0, rr, d, obj, acc, s
     cdef double alpha = -1.0, one = 1.0
     cdef char uplo = b'L', trans = b'T'
-    cdef double *tmp = <double*>malloc(sizeof(double) * (kk + k + 1))
+    cdef double *tmp = <double*>malloc(sizeof(double) * (kk + k + P + 1))
     cdef double *v
     if tmp == NULL:
         raise MemoryError()
     v = tmp + kk
+    fast = all_scalar and k == 1
     try:
         with nogil:
-            # T = A22 (lower triangle)
-            for c in range(nw):
-                for r in range(c, nw):
-                    T[r, c] = A22[r, c]
-            for l in range(nl):
+            if fast:
+                _eliminate_scalar(A11, AZX, ptr, idx, val, A22, lam1[0, 0], rscale, qr, P,
+                                  L, C, Csp, T, v, &logdet_z)
+            else:
+                # T = A22 (lower triangle)
+                for c in range(nw):
+                    memcpy(&T[c, c], &A22[c, c], (nw - c) * sizeof(double))
+            for l in range(0 if fast else nl):
                 lam_t_a_lam_plus_i(k, &lam1[0, 0], &A11[l, 0, 0], &L[l, 0, 0], tmp)
                 info = chol_lower(k, &L[l, 0, 0], k)
                 if info != 0:
@@ -142,7 +194,9 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                 # BLAS dsyrk, NumPy: T[qr:, qr:][lower] -= (Cm.T @ Cm)[lower], Cm = C.reshape(P, -1).T
                 dsyrk(&uplo, &trans, &P, &nk, &alpha, &C[0, 0, 0], &nk, &one,
                       &T[qr, qr], &nw)
-                if all_scalar:
+                if fast:
+                    pass  # scaled while eliminating
+                elif all_scalar:
                     # NumPy: T[:, :qr] *= np.outer(sc, sc[:qr]), sc = [rscale, 1...]
                     for c in range(qr):
                         for r in range(c, qr):
