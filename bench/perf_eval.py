@@ -23,7 +23,6 @@ The ratio objective / dpotrf is the issue target (<= 1.3).
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from typing import Any
 

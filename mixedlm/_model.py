@@ -7,6 +7,8 @@ theta without touching the rows again.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import formulaic
 import numpy as np
 import pandas as pd
@@ -19,6 +21,9 @@ from ._solvers import make_solver
 from ._terms import (FactorBlock, ReMat, build_blocks, build_terms, theta_lower_bounds,
                      theta_names)
 from ._validation import check_columns, check_dataframe, drop_incomplete
+
+if TYPE_CHECKING:
+    from ._results import LinearMixedModelResults
 
 
 def _required_variables(parsed: ParsedFormula) -> list[str]:
@@ -135,7 +140,7 @@ class LinearMixedModel:
         return g
 
     def fit(self, reml: bool = False, verbose: bool = False,
-            theta0: ArrayLike | None = None) -> "LinearMixedModelResults":
+            theta0: ArrayLike | None = None) -> LinearMixedModelResults:
         """Optimise theta and return the fitted model's results.
 
         Parameters

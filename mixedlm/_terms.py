@@ -21,7 +21,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ._formula import RandomTerm
-from ._validation import as_grouping_codes, check_finite_matrix, check_grouping
+from ._grouping import as_grouping_codes
+from ._validation import check_finite_matrix, check_grouping
 
 
 @dataclass
