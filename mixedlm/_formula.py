@@ -17,7 +17,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._scanner import (_scan, _check_balanced, _normalise_whitespace, _strip_spaces, _top_positions, _has_bar, _split_terms, _join_terms, _NAME_RE, _EXAMPLE)
+from ._scanner import (
+    _EXAMPLE,
+    _NAME_RE,
+    _check_balanced,
+    _has_bar,
+    _join_terms,
+    _normalise_whitespace,
+    _scan,
+    _split_terms,
+    _strip_spaces,
+    _top_positions,
+)
 
 __all__ = ["ParsedFormula", "RandomTerm", "parse_formula"]
 

@@ -18,8 +18,7 @@ from ._fixed import drop_rank_deficient, fixed_matrix, response_vector
 from ._formula import ParsedFormula, parse_formula
 from ._optimize import optimize_theta
 from ._solvers import make_solver
-from ._terms import (FactorBlock, ReMat, build_blocks, build_terms, theta_lower_bounds,
-                     theta_names)
+from ._terms import FactorBlock, ReMat, build_blocks, build_terms, theta_lower_bounds, theta_names
 from ._validation import check_columns, check_dataframe, drop_incomplete
 
 if TYPE_CHECKING:

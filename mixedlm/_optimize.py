@@ -6,7 +6,7 @@ lme4 and MixedModels.jl use, with MixedModels.jl's initial steps.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import nlopt
 import numpy as np

@@ -49,7 +49,7 @@ class LinearMixedModelResults:
     is_singular : bool
     """
 
-    def __init__(self, model: "LinearMixedModel", optsum: OptSummary) -> None:
+    def __init__(self, model: LinearMixedModel, optsum: OptSummary) -> None:
         self.formula = model.formula
         self.reml = optsum.reml
         self.optsum = optsum
@@ -181,5 +181,5 @@ class LinearMixedModelResults:
                 f"objective={self.objective:.4f}, sigma={self.sigma:.4g}>")
 
 
-def _block_cnames(model: "LinearMixedModel", block) -> list[str]:
+def _block_cnames(model: LinearMixedModel, block) -> list[str]:
     return [c for i in block.terms for c in model.terms[i].cnames]

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
-from scipy.linalg.lapack import dpotri
 import scipy.sparse as sp
 from numpy.typing import NDArray
+from scipy.linalg.lapack import dpotri
 
 from ._core._blocked import level_quadform, objective_blocked, sym_lower_matvec
 from ._core._dense import objective_single

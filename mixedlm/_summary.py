@@ -22,7 +22,7 @@ class Summary:
     varcorr : VarCorr
     """
 
-    def __init__(self, res: "LinearMixedModelResults") -> None:
+    def __init__(self, res: LinearMixedModelResults) -> None:
         self.res = res
         self.fixed_effects = pd.DataFrame({
             "Estimate": res.fixef, "Std. Error": res.stderror,

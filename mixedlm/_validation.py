@@ -231,9 +231,7 @@ def check_response(y: pd.Series | np.ndarray, name: str) -> np.ndarray:
                 f"{_list_names(list(dtype.categories), 5)}); the response must be numeric: "
                 f"{how}"
             )
-        if pd.api.types.is_bool_dtype(dtype):
-            values = y.to_numpy(dtype=np.float64, na_value=np.nan)
-        elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
             values = y.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             raw = y.to_numpy()

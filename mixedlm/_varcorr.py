@@ -23,7 +23,7 @@ class VarCorr:
         self.sigma = sigma
 
     @classmethod
-    def from_terms(cls, terms, theta: NDArray[np.float64], sigma: float) -> "VarCorr":
+    def from_terms(cls, terms, theta: NDArray[np.float64], sigma: float) -> VarCorr:
         """Per term: Sigma = sigma^2 lambda lambda' from its slice of theta."""
         rows, blocks, t0 = [], [], 0
         for term in terms:

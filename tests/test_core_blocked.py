@@ -7,10 +7,10 @@ and interaction designs; the gradient where the solver offers one.
 """
 from __future__ import annotations
 
+import _oracle as oracle
 import numpy as np
 import pytest
 
-import _oracle as oracle
 import mixedlm
 
 RTOL = 1e-10  # objective vs the oracle: both are direct factorizations

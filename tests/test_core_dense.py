@@ -6,10 +6,10 @@ exactly on the boundary 0), for ML and REML.
 """
 from __future__ import annotations
 
+import _oracle as oracle
 import numpy as np
 import pytest
 
-import _oracle as oracle
 import mixedlm
 
 RTOL = 1e-10  # objective vs the oracle: both are direct factorizations

@@ -9,10 +9,10 @@ theta).
 """
 from __future__ import annotations
 
+import _oracle as oracle
 import numpy as np
 import pytest
 
-import _oracle as oracle
 import mixedlm
 
 RTOL = 1e-10  # objective vs the oracle: both are direct factorizations

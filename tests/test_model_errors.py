@@ -2,7 +2,6 @@
 problem; missing values, rank deficiency and grouping dtypes handled as lme4 does."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest

@@ -5,14 +5,12 @@ copied); fits are shared through the session cache in ``conftest``.
 """
 from __future__ import annotations
 
+import _oracle as oracle
 import numpy as np
 import pandas as pd
 import pytest
 
-import _oracle as oracle
 import mixedlm
-
-
 
 # ---------------------------------------------------------------------------
 # Accessors and aliases
