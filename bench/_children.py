@@ -54,8 +54,12 @@ class ChildResult:
         return None
 
 
-def run(cmd: list[str], env_extra: dict[str, str] | None = None,
-        timeout: float = 900.0, cwd: str | None = None) -> ChildResult:
+def run(
+    cmd: list[str],
+    env_extra: dict[str, str] | None = None,
+    timeout: float = 900.0,
+    cwd: str | None = None,
+) -> ChildResult:
     """Run ``cmd`` to completion and return its result line and peak RSS.
 
     Parameters
@@ -77,8 +81,9 @@ def run(cmd: list[str], env_extra: dict[str, str] | None = None,
     env.update(env_extra or {})
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=err, env=env, cwd=cwd, stdin=subprocess.DEVNULL
+        )
         status, usage = _wait(proc, timeout)
         wall = time.perf_counter() - start
         out.seek(0)
@@ -112,7 +117,7 @@ def _parse(stdout: str) -> dict[str, Any] | None:
     for line in reversed(stdout.splitlines()):
         if line.startswith(MARKER):
             try:
-                return json.loads(line[len(MARKER):])
+                return json.loads(line[len(MARKER) :])
             except json.JSONDecodeError:
                 return None
     return None

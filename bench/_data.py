@@ -42,13 +42,15 @@ def load(name: str, data_dir: Path | str | None = None) -> pd.DataFrame:
     data_dir = Path(data_dir) if data_dir is not None else DATA_DIR
     spec = _meta(data_dir)[name]
     dtypes = {c["name"]: str for c in spec["columns"] if c["type"] in ("factor", "ordered")}
-    frame = pd.read_csv(data_dir / spec["file"], dtype=dtypes, keep_default_na=False,
-                        na_values=[""])
+    frame = pd.read_csv(
+        data_dir / spec["file"], dtype=dtypes, keep_default_na=False, na_values=[""]
+    )
     for col in spec["columns"]:
         key = col["name"]
         if col["type"] in ("factor", "ordered"):
-            frame[key] = pd.Categorical(frame[key], categories=col["levels"],
-                                        ordered=col["type"] == "ordered")
+            frame[key] = pd.Categorical(
+                frame[key], categories=col["levels"], ordered=col["type"] == "ordered"
+            )
         else:
             frame[key] = frame[key].astype(np.float64)
     return frame

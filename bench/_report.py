@@ -6,8 +6,12 @@ from typing import Any
 
 #: Column order and display names of the fitted packages.
 PACKAGES = ("mixedlm", "lme4", "glmm", "mixedlm_rust")
-LABELS = {"mixedlm": "mixedlm (ours)", "lme4": "lme4", "glmm": "glmm",
-          "mixedlm_rust": "mixedlm-rust"}
+LABELS = {
+    "mixedlm": "mixedlm (ours)",
+    "lme4": "lme4",
+    "glmm": "glmm",
+    "mixedlm_rust": "mixedlm-rust",
+}
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -28,8 +32,7 @@ def fmt_num(value: float | None, digits: int = 2) -> str:
 
 def table(header: list[str], rows: list[list[str]]) -> str:
     """Render a markdown table."""
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -59,21 +62,25 @@ def fits_table(results: dict[str, Any]) -> str:
     threads = results["settings"]["threads"]
     ref_t = str(results["settings"]["ratio_threads"])
     tlabel = " / ".join(f"{t}T" for t in threads)
-    header = (["model"] + [f"mixedlm {t}T" for t in threads]
-              + [LABELS[p] for p in PACKAGES[1:]]
-              + [f"{LABELS[p]} / ours ({tlabel})" for p in PACKAGES[1:]]
-              + [f"dev {LABELS[p]}" for p in PACKAGES] + ["feval ours/lme4/glmm/rust"])
+    header = (
+        ["model"]
+        + [f"mixedlm {t}T" for t in threads]
+        + [LABELS[p] for p in PACKAGES[1:]]
+        + [f"{LABELS[p]} / ours ({tlabel})" for p in PACKAGES[1:]]
+        + [f"dev {LABELS[p]}" for p in PACKAGES]
+        + ["feval ours/lme4/glmm/rust"]
+    )
     rows = []
     for key, runs in results["fits"].items():
         ours = [_median(runs.get(f"mixedlm@{t}")) for t in threads]
         row = [key] + [fmt_time(o) for o in ours]
         row += [fmt_time(_median(runs.get(p))) for p in PACKAGES[1:]]
-        row += [" / ".join(_ratio(_median(runs.get(p)), o) for o in ours)
-                for p in PACKAGES[1:]]
+        row += [" / ".join(_ratio(_median(runs.get(p)), o) for o in ours) for p in PACKAGES[1:]]
         ours_entry = runs.get(f"mixedlm@{ref_t}")
         entries = [ours_entry] + [runs.get(p) for p in PACKAGES[1:]]
-        row += [fmt_num(e.get("objective") if e and not e.get("error") else None, 4)
-                for e in entries]
+        row += [
+            fmt_num(e.get("objective") if e and not e.get("error") else None, 4) for e in entries
+        ]
         fevals = []
         for e in entries:
             fe = e.get("feval") if e and not e.get("error") else None
@@ -89,16 +96,22 @@ def fits_table(results: dict[str, Any]) -> str:
 def memory_table(results: dict[str, Any]) -> str:
     """Whole-process peak RSS of single InstEval fits."""
     t = results["settings"].get("memory_threads", "?")
-    header = (["model", f"mixedlm (ours, {t}T) MiB"] + [f"{LABELS[p]} MiB" for p in PACKAGES[1:]]
-              + ["single-fit s (ours/lme4/glmm/rust)"])
+    header = (
+        ["model", f"mixedlm (ours, {t}T) MiB"]
+        + [f"{LABELS[p]} MiB" for p in PACKAGES[1:]]
+        + ["single-fit s (ours/lme4/glmm/rust)"]
+    )
     rows = []
     for key, runs in results["memory"].items():
         row = [key]
         secs = []
         for p in PACKAGES:
             e = runs.get(p) or {}
-            row.append("n/a" if e.get("error") or e.get("peak_rss_mb") is None
-                       else f"{e['peak_rss_mb']:.0f}")
+            row.append(
+                "n/a"
+                if e.get("error") or e.get("peak_rss_mb") is None
+                else f"{e['peak_rss_mb']:.0f}"
+            )
             secs.append(fmt_time(None if e.get("error") else e.get("fit_s")))
         row.append(" / ".join(secs))
         rows.append(row)
@@ -107,24 +120,42 @@ def memory_table(results: dict[str, Any]) -> str:
 
 def per_eval_table(results: dict[str, Any]) -> str:
     """One objective evaluation versus one dense dpotrf, per thread setting."""
-    header = ["OPENBLAS_NUM_THREADS", "mixedlm objective(theta)", "dpotrf 1128x1128",
-              "ratio (target <= 1.3)", "theta"]
+    header = [
+        "OPENBLAS_NUM_THREADS",
+        "mixedlm objective(theta)",
+        "dpotrf 1128x1128",
+        "ratio (target <= 1.3)",
+        "theta (source)",
+    ]
     rows = []
     for t, e in results["per_eval"].items():
         if not e:
             continue
         obj = (e.get("objective") or {}).get(STAT)
         chol = (e.get("dpotrf") or {}).get(STAT)
-        rows.append([t, fmt_time(obj), fmt_time(chol),
-                     fmt_num(obj / chol if obj and chol else None, 2),
-                     ", ".join(f"{v:.4f}" for v in e.get("theta", []))])
+        rows.append(
+            [
+                t,
+                fmt_time(obj),
+                fmt_time(chol),
+                fmt_num(obj / chol if obj and chol else None, 2),
+                ", ".join(f"{v:.4f}" for v in e.get("theta", []))
+                + f" ({e.get('theta_source', 'lme4 reference')})",
+            ]
+        )
     return table(header, rows)
 
 
 def scale_table(results: dict[str, Any]) -> str:
     """Construction and per-evaluation time on the big synthetic designs."""
-    header = ["OPENBLAS_NUM_THREADS", "rows", "construct (lmm)", "objective(theta)",
-              "construct growth (target <= ~4x)", "per-eval growth (target <= 1.10x)"]
+    header = [
+        "OPENBLAS_NUM_THREADS",
+        "rows",
+        "construct (lmm)",
+        "objective(theta)",
+        "construct growth (target <= ~4x)",
+        "per-eval growth (target <= 1.10x)",
+    ]
     rows = []
     for t, e in results["scale"].items():
         if not e:
@@ -134,9 +165,15 @@ def scale_table(results: dict[str, Any]) -> str:
             grow = ["", ""]
             if i == len(sizes) - 1 and i > 0:
                 grow = [_growth(sizes[0], size, "construct"), _growth(sizes[0], size, "objective")]
-            rows.append([t, f"{size['rows']:,}",
-                         fmt_time((size.get("construct") or {}).get(STAT)),
-                         fmt_time((size.get("objective") or {}).get(STAT))] + grow)
+            rows.append(
+                [
+                    t,
+                    f"{size['rows']:,}",
+                    fmt_time((size.get("construct") or {}).get(STAT)),
+                    fmt_time((size.get("objective") or {}).get(STAT)),
+                ]
+                + grow
+            )
     return table(header, rows)
 
 
@@ -153,14 +190,19 @@ def environment(results: dict[str, Any]) -> str:
         f"- CPU: {m['cpu']}, {m['cores']} cores; {m['platform']}",
         f"- load average at start / end: {m.get('loadavg_start')} / {m.get('loadavg_end')}",
         f"- system libblas.so.3 (readlink -f): {m.get('system_libblas')}",
-        f"- R: {m.get('r_note')}; R BLAS (sessionInfo): {m.get('r_blas')}; "
-        f"LAPACK: {m.get('r_lapack')}",
+        (
+            f"- R: {m.get('r_note')}; R BLAS (sessionInfo): {m.get('r_blas')}; "
+            f"LAPACK: {m.get('r_lapack')}"
+        ),
         f"- numpy BLAS (dev venv): {m.get('numpy_blas')}",
         f"- peers' threadpools (threadpoolctl): {m.get('peer_threadpools')}",
-        f"- threads: mixedlm timed with OPENBLAS_NUM_THREADS in {results['settings']['threads']}; "
-        f"lme4 and peers inherit OPENBLAS_NUM_THREADS={m.get('OPENBLAS_NUM_THREADS') or 'unset'} "
-        f"(OpenBLAS then uses all cores); deviance and feval columns show mixedlm at "
-        f"{results['settings']['ratio_threads']} thread(s)",
+        (
+            f"- threads: mixedlm timed with OPENBLAS_NUM_THREADS in "
+            f"{results['settings']['threads']}; lme4 and peers inherit OPENBLAS_NUM_THREADS="
+            f"{m.get('OPENBLAS_NUM_THREADS') or 'unset'} (OpenBLAS then uses all cores); "
+            f"deviance and feval columns show mixedlm at "
+            f"{results['settings']['ratio_threads']} thread(s)"
+        ),
         f"- versions: {results.get('versions')}",
         f"- timing: {results['settings']['timing']}",
     ]
@@ -172,12 +214,14 @@ def render(results: dict[str, Any]) -> str:
     parts = [
         "# mixedlm side-by-side benchmark",
         "",
-        f"Generated {results['generated_at']} by `bash bench/run.sh"
-        f"{' --quick' if results['settings']['quick'] else ''}`. "
-        f"All models by ML. Times are {STAT}s of whole fits from an in-memory DataFrame "
-        "(formula parsing and construction included, data loading excluded), each package "
-        "in its own process. `x / ours` = their time divided by ours (> 1: we are faster). "
-        "feval `N+Mg` = N objective and M gradient evaluations.",
+        (
+            f"Generated {results['generated_at']} by `bash bench/run.sh"
+            f"{' --quick' if results['settings']['quick'] else ''}`. "
+            f"All models by ML. Times are {STAT}s of whole fits from an in-memory DataFrame "
+            "(formula parsing and construction included, data loading excluded), each package "
+            "in its own process. `x / ours` = their time divided by ours (> 1: we are faster). "
+            "feval `N+Mg` = N objective and M gradient evaluations."
+        ),
         "",
         "## Fits",
         "",

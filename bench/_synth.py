@@ -27,8 +27,9 @@ def true_theta() -> np.ndarray:
     return np.array([SD_G / SIGMA, SD_H / SIGMA])
 
 
-def crossed(nrows: int, nlev_g: int = 20_000, nlev_h: int = 2_000,
-            seed: int = 20251124) -> pd.DataFrame:
+def crossed(
+    nrows: int, nlev_g: int = 20_000, nlev_h: int = 2_000, seed: int = 20251124
+) -> pd.DataFrame:
     """Simulate a crossed two-factor design.
 
     Parameters
@@ -59,9 +60,11 @@ def crossed(nrows: int, nlev_g: int = 20_000, nlev_h: int = 2_000,
     y = 1.0 + 0.5 * x + b_g[g] + b_h[h] + rows.normal(0.0, SIGMA, nrows)
     g_lab = pd.Index([f"g{i}" for i in range(nlev_g)])
     h_lab = pd.Index([f"h{i}" for i in range(nlev_h)])
-    return pd.DataFrame({
-        "y": y,
-        "x": x,
-        "g": pd.Categorical.from_codes(g, categories=g_lab),
-        "h": pd.Categorical.from_codes(h, categories=h_lab),
-    })
+    return pd.DataFrame(
+        {
+            "y": y,
+            "x": x,
+            "g": pd.Categorical.from_codes(g, categories=g_lab),
+            "h": pd.Categorical.from_codes(h, categories=h_lab),
+        }
+    )

@@ -42,10 +42,20 @@ def r_lme4_status() -> tuple[bool, str]:
     """
     try:
         proc = subprocess.run(
-            ["Rscript", "-e", "suppressMessages({library(lme4); library(jsonlite)}); "
-             "cat(R.version.string, "
-             "'lme4', as.character(packageVersion('lme4')))"],
-            capture_output=True, text=True, timeout=120)
+            [
+                "Rscript",
+                "-e",
+                (
+                    "suppressMessages({library(lme4); library(jsonlite)}); "
+                    "cat(R.version.string, "
+                    "'lme4', as.character(packageVersion('lme4')))"
+                ),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     except FileNotFoundError:
         return False, "Rscript not found (use run.sh --install-r)"
     except subprocess.TimeoutExpired:

@@ -14,7 +14,8 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: Prefix of the one machine-readable line each child prints.
 MARKER = "@@RESULT "
@@ -86,8 +87,10 @@ def blas_info() -> dict[str, Any]:
         ``env`` (thread variables) and ``threadpools`` (list, possibly
         empty, of ``{api, internal_api, version, num_threads, filepath}``).
     """
-    env = {k: os.environ.get(k) for k in
-           ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env = {
+        k: os.environ.get(k)
+        for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    }
     pools: list[dict[str, Any]] = []
     try:
         from threadpoolctl import threadpool_info
@@ -109,7 +112,7 @@ def _numpy_blas() -> dict[str, Any] | None:
         cfg = numpy.show_config(mode="dicts")
         blas = cfg["Build Dependencies"]["blas"]
         return {k: blas.get(k) for k in ("name", "version", "openblas configuration")}
-    except Exception:
+    except Exception:  # noqa: BLE001 - the layout of show_config varies
         return None
 
 

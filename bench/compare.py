@@ -63,10 +63,24 @@ def fit_command(package: str, model, reps: int) -> list[str]:
     if package == "mixedlm":
         return _py_cmd(sys.executable, "run_mixedlm.py", "--model", model.key, "--reps", reps)
     if package == "lme4":
-        return ["Rscript", str(HERE / "lme4_fit.R"), str(DATA_DIR), model.dataset,
-                model.formula, str(reps)]
-    return _py_cmd(ENVS / package / "bin" / "python", "run_peer.py", "--package", package,
-                   "--model", model.key, "--reps", reps)
+        return [
+            "Rscript",
+            str(HERE / "lme4_fit.R"),
+            str(DATA_DIR),
+            model.dataset,
+            model.formula,
+            str(reps),
+        ]
+    return _py_cmd(
+        ENVS / package / "bin" / "python",
+        "run_peer.py",
+        "--package",
+        package,
+        "--model",
+        model.key,
+        "--reps",
+        reps,
+    )
 
 
 def available_packages(args, notes: list[str], machine: dict) -> list[str]:
@@ -101,15 +115,22 @@ def run_fits(args, packages: list[str], results: dict) -> None:
         for threads in args.threads:
             reps = args.reps_big if model.big else args.reps_small
             log(f"{model.key}: mixedlm, OPENBLAS_NUM_THREADS={threads}")
-            child = _children.run(fit_command("mixedlm", model, reps),
-                                  {"OPENBLAS_NUM_THREADS": str(threads)}, args.timeout)
+            child = _children.run(
+                fit_command("mixedlm", model, reps),
+                {"OPENBLAS_NUM_THREADS": str(threads)},
+                args.timeout,
+            )
             runs[f"mixedlm@{threads}"] = _record(child)
         for package in packages:
-            reps = (args.reps_big_r if package == "lme4" else args.reps_big) if model.big \
+            reps = (
+                (args.reps_big_r if package == "lme4" else args.reps_big)
+                if model.big
                 else args.reps_small
+            )
             log(f"{model.key}: {package}")
-            runs[package] = _record(_children.run(fit_command(package, model, reps),
-                                                  None, args.timeout))
+            runs[package] = _record(
+                _children.run(fit_command(package, model, reps), None, args.timeout)
+            )
         results["fits"][model.key] = runs
 
 
@@ -124,8 +145,12 @@ def run_memory(args, packages: list[str], results: dict) -> None:
             env = {"OPENBLAS_NUM_THREADS": threads} if package == "mixedlm" else None
             child = _children.run(fit_command(package, model, 0), env, args.timeout)
             rec = _record(child)
-            runs[package] = {"peak_rss_mb": child.peak_rss_mb, "fit_s": rec.get("median"),
-                             "objective": rec.get("objective"), "error": rec.get("error")}
+            runs[package] = {
+                "peak_rss_mb": child.peak_rss_mb,
+                "fit_s": rec.get("median"),
+                "objective": rec.get("objective"),
+                "error": rec.get("error"),
+            }
         results["memory"][model.key] = runs
 
 
@@ -134,14 +159,16 @@ def run_extras(args, results: dict) -> None:
     for threads in args.threads:
         env = {"OPENBLAS_NUM_THREADS": str(threads)}
         log(f"per-evaluation vs dpotrf, OPENBLAS_NUM_THREADS={threads}")
-        child = _children.run(_py_cmd(sys.executable, "perf_eval.py", "--reps", 20), env,
-                              args.timeout)
+        child = _children.run(
+            _py_cmd(sys.executable, "perf_eval.py", "--reps", 20), env, args.timeout
+        )
         results["per_eval"][str(threads)] = _record(child)
         if args.skip_scale:
             continue
         log(f"scale test, OPENBLAS_NUM_THREADS={threads}")
-        child = _children.run(_py_cmd(sys.executable, "scale.py", "--rows", *args.scale_rows),
-                              env, args.timeout)
+        child = _children.run(
+            _py_cmd(sys.executable, "scale.py", "--rows", *args.scale_rows), env, args.timeout
+        )
         results["scale"][str(threads)] = _record(child)
 
 
@@ -159,12 +186,16 @@ def summarize_environment(results: dict) -> None:
                 machine["r_blas"], machine["r_lapack"] = entry["blas"], entry.get("lapack")
             blas = entry.get("blas") if isinstance(entry.get("blas"), dict) else None
             if blas and pkg in PEERS and blas.get("threadpools"):
-                pools[pkg] = sorted({f"{p['internal_api']} {p['version']} "
-                                     f"({p['num_threads']} threads)"
-                                     for p in blas["threadpools"]})
+                pools[pkg] = sorted(
+                    {
+                        f"{p['internal_api']} {p['version']} ({p['num_threads']} threads)"
+                        for p in blas["threadpools"]
+                    }
+                )
             if blas and pkg == "mixedlm" and blas.get("numpy_blas"):
-                machine["numpy_blas"] = blas["numpy_blas"].get("openblas configuration") \
-                    or blas["numpy_blas"]
+                machine["numpy_blas"] = (
+                    blas["numpy_blas"].get("openblas configuration") or blas["numpy_blas"]
+                )
     machine["peer_threadpools"] = pools
     results["versions"] = versions
 
@@ -179,8 +210,9 @@ def add_reference(results: dict) -> None:
     for model in select(False):
         ref = fits.get(model.ref_id)
         if ref:
-            results["reference"][model.key] = {k: ref.get(k) for k in
-                                               ("objective", "feval", "time_s_median")}
+            results["reference"][model.key] = {
+                k: ref.get(k) for k in ("objective", "feval", "time_s_median")
+            }
 
 
 def check_objectives(results: dict, notes: list[str], tol: float = 1e-2) -> None:
@@ -191,14 +223,19 @@ def check_objectives(results: dict, notes: list[str], tol: float = 1e-2) -> None
         for name, entry in runs.items():
             obj = entry.get("objective")
             if ref is not None and obj is not None and abs(obj - ref) > tol:
-                notes.append(f"{key}: {name} deviance {obj:.4f} differs from lme4's "
-                             f"reference {ref:.4f} by {obj - ref:+.4f}.")
+                notes.append(
+                    f"{key}: {name} deviance {obj:.4f} differs from lme4's "
+                    f"reference {ref:.4f} by {obj - ref:+.4f}."
+                )
             if entry.get("error"):
                 failures.setdefault((name.split("@")[0], entry["error"]), []).append(
-                    f"{key}" + (f" ({name.split('@')[1]} threads)" if "@" in name else ""))
+                    f"{key}" + (f" ({name.split('@')[1]} threads)" if "@" in name else "")
+                )
     if not any("deviance" in n for n in notes) and results["reference"]:
-        notes.append("Every deviance obtained agrees with lme4_public.json "
-                     f"(reference lme4 fits) within {tol}.")
+        notes.append(
+            "Every deviance obtained agrees with lme4_public.json "
+            f"(reference lme4 fits) within {tol}."
+        )
     for (package, error), where in failures.items():
         notes.append(f"{package} n/a on {', '.join(where)}: {error}")
 
@@ -206,20 +243,30 @@ def check_objectives(results: dict, notes: list[str], tol: float = 1e-2) -> None
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true",
-                   help="only sleepstudy and InstEval service*dept")
+    p.add_argument(
+        "--quick", action="store_true", help="only sleepstudy and InstEval service*dept"
+    )
     p.add_argument("--skip-lme4", action="store_true")
     p.add_argument("--skip-peers", action="store_true")
     p.add_argument("--skip-scale", action="store_true")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
-                   help="OPENBLAS_NUM_THREADS settings for mixedlm")
+    p.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="OPENBLAS_NUM_THREADS settings for mixedlm",
+    )
     p.add_argument("--reps-small", type=int, default=20)
     p.add_argument("--reps-big", type=int, default=5, help="Python packages, big models")
     p.add_argument("--reps-big-r", type=int, default=3, help="lme4, big models")
     p.add_argument("--scale-rows", type=int, nargs="+", default=[1_000_000, 4_000_000])
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per child")
-    p.add_argument("--stat", choices=("median", "best"), default="median",
-                   help="timing statistic shown in the report (JSON keeps both)")
+    p.add_argument(
+        "--stat",
+        choices=("median", "best"),
+        default="median",
+        help="timing statistic shown in the report (JSON keeps both)",
+    )
     p.add_argument("--out-dir", type=Path, default=HERE)
     args = p.parse_args(argv)
     inherited = os.environ.get("OPENBLAS_NUM_THREADS")
@@ -238,13 +285,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine,
         "settings": {
-            "quick": args.quick, "threads": args.threads, "ratio_threads": args.ratio_threads,
+            "quick": args.quick,
+            "threads": args.threads,
+            "ratio_threads": args.ratio_threads,
             "stat": args.stat,
-            "timing": (f"{args.stat} of {args.reps_small} reps (small models) / "
-                       f"{args.reps_big} reps (InstEval; lme4 {args.reps_big_r}) "
-                       "after one untimed warm-up fit"),
+            "timing": (
+                f"{args.stat} of {args.reps_small} reps (small models) / "
+                f"{args.reps_big} reps (InstEval; lme4 {args.reps_big_r}) "
+                "after one untimed warm-up fit"
+            ),
         },
-        "fits": {}, "memory": {}, "per_eval": {}, "scale": {}, "reference": {},
+        "fits": {},
+        "memory": {},
+        "per_eval": {},
+        "scale": {},
+        "reference": {},
         "notes": notes,
     }
     packages = available_packages(args, notes, machine)
@@ -255,11 +310,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         machine["loadavg_end"] = list(os.getloadavg())
     except OSError:
         pass
-    busy = max((machine.get("loadavg_start") or [0])[0],
-               (machine.get("loadavg_end") or [0])[0])
+    busy = max((machine.get("loadavg_start") or [0])[0], (machine.get("loadavg_end") or [0])[0])
     if busy > 0.5:
-        notes.append(f"The machine was not idle (1-min load average up to {busy:.2f}); "
-                     "timings, especially with 2 BLAS threads on 2 cores, are noisy.")
+        notes.append(
+            f"The machine was not idle (1-min load average up to {busy:.2f}); "
+            "timings, especially with 2 BLAS threads on 2 cores, are noisy."
+        )
     add_reference(results)
     summarize_environment(results)
     check_objectives(results, notes)

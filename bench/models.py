@@ -42,14 +42,30 @@ class Model:
 
 MODELS = (
     Model("dyestuff", "dyestuff", "Yield ~ 1 + (1|Batch)", "dyestuff_ML"),
-    Model("sleepstudy", "sleepstudy", "Reaction ~ 1 + Days + (1 + Days|Subject)",
-          "sleepstudy_corr_ML", quick=True),
+    Model(
+        "sleepstudy",
+        "sleepstudy",
+        "Reaction ~ 1 + Days + (1 + Days|Subject)",
+        "sleepstudy_corr_ML",
+        quick=True,
+    ),
     Model("penicillin", "penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", "penicillin_ML"),
     Model("pastes", "pastes", "strength ~ 1 + (1|batch/cask)", "pastes_ML"),
-    Model("insteval_full", "insteval", "y ~ 1 + service*dept + (1|s) + (1|d)",
-          "insteval_full_ML", quick=True, big=True),
-    Model("insteval_dept", "insteval",
-          "y ~ 1 + service + (1|s) + (1|d) + (1|dept:service)", "insteval_dept_ML", big=True),
+    Model(
+        "insteval_full",
+        "insteval",
+        "y ~ 1 + service*dept + (1|s) + (1|d)",
+        "insteval_full_ML",
+        quick=True,
+        big=True,
+    ),
+    Model(
+        "insteval_dept",
+        "insteval",
+        "y ~ 1 + service + (1|s) + (1|d) + (1|dept:service)",
+        "insteval_dept_ML",
+        big=True,
+    ),
 )
 
 BY_KEY = {m.key: m for m in MODELS}

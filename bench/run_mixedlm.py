@@ -53,8 +53,9 @@ def import_engine():
 def _version(mod) -> str:
     try:
         from importlib import metadata
+
         return metadata.version("pymixedlm")
-    except Exception:
+    except Exception:  # noqa: BLE001 - not installed as a distribution
         return str(getattr(mod, "__version__", "unknown"))
 
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.reps > 0:
             _, ctimes = _timing.measure(lambda: mlm.lmm(model.formula, df), args.reps)
             out["construct"] = _timing.summarize(ctimes)
-    except Exception as exc:  # report, never crash the whole benchmark
+    except Exception as exc:  # noqa: BLE001 - report, never crash the benchmark
         out["error"] = f"{type(exc).__name__}: {exc}"[:500]
     out["blas"] = _timing.blas_info()
     out["peak_rss_mb_self"] = _timing.peak_rss_mb()

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Callable
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 import _data
 import _timing
@@ -34,12 +35,17 @@ def _glmm_fitter(formula: str) -> tuple[Callable[[Any], Any], Callable[[Any], di
     import glmm
 
     def fit(df):
-        return glmm.fit(df, formula, reml=False, satterthwaite=False, wald_se="rx",
-                        anova_test="Wald")
+        return glmm.fit(
+            df, formula, reml=False, satterthwaite=False, wald_se="rx", anova_test="Wald"
+        )
 
     def describe(res) -> dict:
-        return {"objective": -2.0 * float(res.loglik), "feval": int(res.n_eval),
-                "ngrad": int(res.n_grad), "converged": bool(res.converged)}
+        return {
+            "objective": -2.0 * float(res.loglik),
+            "feval": int(res.n_eval),
+            "ngrad": int(res.n_grad),
+            "converged": bool(res.converged),
+        }
 
     return fit, describe
 
@@ -55,9 +61,13 @@ def _rust_fitter(formula: str) -> tuple[Callable[[Any], Any], Callable[[Any], di
         return mixedlm.lmer(formula, df, REML=False, control=ctrl)
 
     def describe(res) -> dict:
-        return {"objective": float(res.deviance), "feval": int(res.function_evals),
-                "optimizer": str(res.optimizer), "converged": bool(res.converged),
-                "theta": [float(t) for t in res.theta]}
+        return {
+            "objective": float(res.deviance),
+            "feval": int(res.function_evals),
+            "optimizer": str(res.optimizer),
+            "converged": bool(res.converged),
+            "theta": [float(t) for t in res.theta],
+        }
 
     return fit, describe
 
@@ -79,8 +89,11 @@ def main(argv: list[str] | None = None) -> None:
 
     model = BY_KEY[args.model]
     dist, factory = PEERS[args.package]
-    out: dict[str, Any] = {"package": args.package, "model": model.key,
-                           "version": metadata.version(dist)}
+    out: dict[str, Any] = {
+        "package": args.package,
+        "model": model.key,
+        "version": metadata.version(dist),
+    }
     df = _data.load(model.dataset)
     try:
         fit, describe = factory(model.formula)
@@ -89,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
             res, times = _timing.measure(lambda: fit(df), args.reps)
         out.update(describe(res))
         out.update(_timing.summarize(times))
-    except Exception as exc:  # report, never crash the whole benchmark
+    except Exception as exc:  # noqa: BLE001 - report, never crash the benchmark
         out["error"] = f"{type(exc).__name__}: {exc}"[:500]
     out["blas"] = _timing.blas_info()
     out["peak_rss_mb_self"] = _timing.peak_rss_mb()

@@ -27,6 +27,39 @@ import _timing
 from run_mixedlm import import_engine
 
 
+def measure_size(mlm, df, theta, build_reps: int, eval_reps: int) -> dict[str, Any]:
+    """Time construction and one objective evaluation on one design.
+
+    Parameters
+    ----------
+    mlm : module
+        This project's ``mixedlm``.
+    df : pandas.DataFrame
+        The simulated design.
+    theta : numpy.ndarray
+        Where the objective is evaluated.
+    build_reps, eval_reps : int
+        Repetitions of the construction and of the evaluation.
+
+    Returns
+    -------
+    dict
+        ``construct`` and ``objective`` timing summaries and the value.
+    """
+    models = []
+    _, btimes = _timing.measure(
+        lambda: models.append(mlm.lmm(_synth.FORMULA, df)), build_reps, warmup=0
+    )
+    model = models[-1]
+    del models[:-1]
+    _, etimes = _timing.measure(lambda: model.objective(theta), eval_reps)
+    return {
+        "construct": _timing.summarize(btimes),
+        "objective": _timing.summarize(etimes),
+        "objective_value": float(model.objective(theta)),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the scale measurements and print the result line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     theta = _synth.true_theta()
     try:
         mlm = import_engine()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure means "engine n/a"
         mlm = None
         out["error"] = f"{type(exc).__name__}: {exc}"[:500]
     for nrows in args.rows:
@@ -49,19 +82,8 @@ def main(argv: list[str] | None = None) -> None:
         row: dict[str, Any] = {"rows": nrows, "simulate_s": time.perf_counter() - start}
         if mlm is not None:
             try:
-                holder = {}
-
-                def build():
-                    holder["m"] = mlm.lmm(_synth.FORMULA, df)
-
-                _, btimes = _timing.measure(build, args.build_reps, warmup=0)
-                row["construct"] = _timing.summarize(btimes)
-                model = holder["m"]
-                _, etimes = _timing.measure(lambda: model.objective(theta), args.eval_reps)
-                row["objective"] = _timing.summarize(etimes)
-                row["objective_value"] = float(model.objective(theta))
-                del model, holder
-            except Exception as exc:
+                row.update(measure_size(mlm, df, theta, args.build_reps, args.eval_reps))
+            except Exception as exc:  # noqa: BLE001 - report, never crash the benchmark
                 row["error"] = f"{type(exc).__name__}: {exc}"[:500]
         out["sizes"].append(row)
         del df

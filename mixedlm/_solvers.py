@@ -68,6 +68,14 @@ def column_layout(blocks: list[FactorBlock], theta: NDArray[np.float64]
     return cat(start), cat(width), cat(loff), cat(lams)
 
 
+def padded_square(n: int) -> NDArray[np.float64]:
+    """A zeroed (ld, n) Fortran array, ld = n rounded up to a multiple of 8.
+
+    The kernels factor its leading n x n block; ``[:n]`` is the matrix.
+    """
+    return np.zeros((-(-n // 8) * 8, n), order="F")
+
+
 class _FirstBlockSolver:
     """Shared pieces of the solvers whose first block is eliminated per level."""
 
@@ -178,7 +186,8 @@ class BlockedSolver(_FirstBlockSolver):
         self.L = np.empty((nl, k, k))
         self.C = np.empty((P, nl, k))
         self.Csp = np.empty((len(self.idx), k))
-        self.T = np.zeros((nw, nw), order="F")
+        self._Tpad = padded_square(nw)
+        self.T = self._Tpad[:nw]
         self.all_scalar = all(r.k == 1 for r in self.rest)
         self.has_gradient = self.all_scalar and k == 1
         zero = np.zeros(1, dtype=np.int64)
@@ -197,7 +206,7 @@ class BlockedSolver(_FirstBlockSolver):
                                 self.first.lam(theta), self.q_rest, self.all_scalar,
                                 np.ascontiguousarray(rscale), start, width, loff, lams,
                                 float(self.n), self.p, reml, self.L, self.C, self.Csp,
-                                self.T)
+                                self._Tpad)
         if grad is not None:
             if not self.has_gradient:
                 raise NotImplementedError("the blocked solver has a gradient only when "

@@ -48,7 +48,7 @@ def import_mixedlm():
     """
     try:
         import mixedlm
-    except Exception as exc:  # ImportError, or a broken build
+    except Exception as exc:
         raise NotImplementedError(f"mixedlm is not importable: {exc}") from exc
     if not hasattr(mixedlm, "lmm"):
         raise NotImplementedError("mixedlm.lmm does not exist yet")
@@ -73,11 +73,9 @@ def load_dataset(name: str) -> pd.DataFrame:
     """
     try:
         from mixedlm.datasets import load
-    except Exception:
-        load = None
-    if load is not None:
-        return load(name)
-    return _read_with_meta(_data_dir(), name)
+    except ImportError:
+        return _read_with_meta(_data_dir(), name)
+    return load(name)
 
 
 def _data_dir() -> Path:
@@ -85,11 +83,10 @@ def _data_dir() -> Path:
     candidates = []
     try:
         import mixedlm
-
-        if getattr(mixedlm, "__file__", None):
-            candidates.append(Path(mixedlm.__file__).parent / "datasets" / "data")
-    except Exception:
-        pass
+    except ImportError:
+        mixedlm = None
+    if getattr(mixedlm, "__file__", None):
+        candidates.append(Path(mixedlm.__file__).parent / "datasets" / "data")
     candidates.append(Path(__file__).resolve().parents[2] / "mixedlm" / "datasets" / "data")
     for path in candidates:
         if (path / "datasets_meta.json").exists():
@@ -104,8 +101,9 @@ def _read_with_meta(data_dir: Path, name: str) -> pd.DataFrame:
     factors = [c for c in spec["columns"] if c["type"] in ("factor", "ordered")]
     frame = pd.read_csv(data_dir / spec["file"], dtype={c["name"]: str for c in factors})
     for col in factors:
-        frame[col["name"]] = pd.Categorical(frame[col["name"]], categories=col["levels"],
-                                            ordered=col["type"] == "ordered")
+        frame[col["name"]] = pd.Categorical(
+            frame[col["name"]], categories=col["levels"], ordered=col["type"] == "ordered"
+        )
     return frame
 
 
@@ -138,12 +136,14 @@ def crossed_design(nrows: int, nlev_g: int, nlev_h: int, seed: int = 1234) -> pd
     h[:nlev_h] = np.arange(nlev_h)
     x = rng.normal(size=nrows)
     y = 1.0 + 0.5 * x + b_g[g] + b_h[h] + rng.normal(0.0, SIGMA, nrows)
-    return pd.DataFrame({
-        "y": y,
-        "x": x,
-        "g": pd.Categorical.from_codes(g, categories=[f"g{i}" for i in range(nlev_g)]),
-        "h": pd.Categorical.from_codes(h, categories=[f"h{i}" for i in range(nlev_h)]),
-    })
+    return pd.DataFrame(
+        {
+            "y": y,
+            "x": x,
+            "g": pd.Categorical.from_codes(g, categories=[f"g{i}" for i in range(nlev_g)]),
+            "h": pd.Categorical.from_codes(h, categories=[f"h{i}" for i in range(nlev_h)]),
+        }
+    )
 
 
 def crossed_theta() -> np.ndarray:

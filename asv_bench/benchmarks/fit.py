@@ -12,8 +12,8 @@ from . import common
 class Fit:
     """ML fits of the public example models."""
 
-    params = [list(common.MODELS)]
-    param_names = ["model"]
+    params = [list(common.MODELS)]  # noqa: RUF012 - asv reads class attributes
+    param_names = ["model"]  # noqa: RUF012
     timeout = 600
 
     def setup(self, model):

@@ -24,8 +24,8 @@ def _data(source):
 class BuildStructure:
     """``mixedlm.lmm(formula, df)``: formula, model matrices and the stored blocks."""
 
-    params = [list(CASES)]
-    param_names = ["case"]
+    params = [list(CASES)]  # noqa: RUF012 - asv reads class attributes
+    param_names = ["case"]  # noqa: RUF012
     timeout = 600
 
     def setup(self, case):
@@ -40,8 +40,8 @@ class BuildStructure:
 class Objective:
     """One evaluation of the profiled ML objective at a fixed theta."""
 
-    params = [list(CASES)]
-    param_names = ["case"]
+    params = [list(CASES)]  # noqa: RUF012 - asv reads class attributes
+    param_names = ["case"]  # noqa: RUF012
     timeout = 600
 
     def setup(self, case):
