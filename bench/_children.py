@@ -35,6 +35,8 @@ class ChildResult:
         ``ru_maxrss`` of the child in MiB.
     stderr_tail : str
         Last lines of standard error, for error reports.
+    timeout_s : float or None
+        The time limit, when the child was killed for exceeding it.
     """
 
     payload: dict[str, Any] | None
@@ -42,12 +44,15 @@ class ChildResult:
     wall_s: float
     peak_rss_mb: float | None
     stderr_tail: str = field(default="")
+    timeout_s: float | None = None
 
     @property
     def error(self) -> str | None:
         """A one-line reason when the child failed, else ``None``."""
         if self.payload is not None and self.payload.get("error"):
             return str(self.payload["error"])
+        if self.payload is None and self.timeout_s is not None:
+            return f"timed out after {self.timeout_s:.0f} s (killed)"
         if self.payload is None:
             tail = self.stderr_tail.strip().splitlines()[-3:]
             return f"exit {self.returncode}: " + " | ".join(tail)
@@ -91,7 +96,8 @@ def run(
         payload = _parse(out.read())
         stderr = err.read()[-4000:]
     rss = usage.ru_maxrss / 1024.0 if usage is not None else None
-    return ChildResult(payload, status, wall, rss, stderr)
+    timed_out = timeout if status == -9 and wall >= timeout else None
+    return ChildResult(payload, status, wall, rss, stderr, timed_out)
 
 
 def _wait(proc: subprocess.Popen, timeout: float):

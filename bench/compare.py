@@ -163,8 +163,8 @@ def run_extras(args, results: dict) -> None:
             _py_cmd(sys.executable, "perf_eval.py", "--reps", 20), env, args.timeout
         )
         results["per_eval"][str(threads)] = _record(child)
-        if args.skip_scale:
-            continue
+        if args.skip_scale or (args.quick and threads != args.threads[0]):
+            continue  # --quick: scale test at the first thread setting only
         log(f"scale test, OPENBLAS_NUM_THREADS={threads}")
         child = _children.run(
             _py_cmd(sys.executable, "scale.py", "--rows", *args.scale_rows), env, args.timeout
@@ -244,7 +244,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "--quick", action="store_true", help="only sleepstudy and InstEval service*dept"
+        "--quick",
+        action="store_true",
+        help="only sleepstudy and InstEval service*dept; scale test at one thread setting",
     )
     p.add_argument("--skip-lme4", action="store_true")
     p.add_argument("--skip-peers", action="store_true")
@@ -260,7 +262,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reps-big", type=int, default=5, help="Python packages, big models")
     p.add_argument("--reps-big-r", type=int, default=3, help="lme4, big models")
     p.add_argument("--scale-rows", type=int, nargs="+", default=[1_000_000, 4_000_000])
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds per child")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds per child process; a slower one is killed and reported",
+    )
     p.add_argument(
         "--stat",
         choices=("median", "best"),

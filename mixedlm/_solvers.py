@@ -192,7 +192,11 @@ class BlockedSolver(_FirstBlockSolver):
         self.has_gradient = self.all_scalar and k == 1
         zero = np.zeros(1, dtype=np.int64)
         self._layout = (zero, zero, zero)
-        self._level_of = np.repeat(np.arange(nl), np.diff(self.ptr))
+        self._level_of = np.repeat(np.arange(nl, dtype=np.int32), np.diff(self.ptr))
+        # the same entries by rest column (stable: level order within a column)
+        self.cent = np.argsort(self.idx, kind="stable").astype(np.int64)
+        self.cptr = np.zeros(self.q_rest + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.idx, minlength=self.q_rest), out=self.cptr[1:])
         self._Sinv: dict[int, NDArray[np.float64]] = {}
 
     def objective(self, theta: NDArray[np.float64], reml: bool,
@@ -202,7 +206,8 @@ class BlockedSolver(_FirstBlockSolver):
         rscale = lams[loff] if self.all_scalar else lams[:1]
         if self.all_scalar:
             start = width = loff = self._layout[0]
-        obj = objective_blocked(self.A11, self.AZX, self.ptr, self.idx, self.val, self.A22,
+        obj = objective_blocked(self.A11, self.AZX, self.ptr, self.idx, self.val, self.cptr,
+                                self.cent, self._level_of, self.A22,
                                 self.first.lam(theta), self.q_rest, self.all_scalar,
                                 np.ascontiguousarray(rscale), start, width, loff, lams,
                                 float(self.n), self.p, reml, self.L, self.C, self.Csp,

@@ -19,7 +19,9 @@ Storage layout
 * ``A11`` (nl, K1, K1), ``AZX`` (P, nl, K1): as in ``_dense``.
 * ``ptr`` (nl+1,) int64, ``idx`` (nnz,) int32, ``val`` (nnz, K1): the
   rest columns each level touches (``_remat.level_cross_sparse``), with
-  ``idx`` sorted ascending within each level.
+  ``idx`` sorted ascending within each level; ``cptr`` (q_rest+1,) int64 and
+  ``cent`` (nnz,) int64 the same entries by rest column (positions into
+  ``idx``/``val``), ``lev`` (nnz,) int32 the level of each entry.
 * ``A22`` (Nw, Nw) Fortran, Nw = q_rest + P: lower triangle of A_WW.
 * Workspaces overwritten per theta: ``L`` (nl, K1, K1) column-major blocks,
   ``C`` (P, nl, K1) and ``Csp`` (nnz, K1) the pieces of B, ``T`` (Nw, Nw)
@@ -37,7 +39,6 @@ cimport numpy as cnp
 from libc.math cimport log, sqrt, M_PI
 from libc.string cimport memcpy
 from libc.stdlib cimport malloc, free
-from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t
 from scipy.linalg.cython_blas cimport dsymv, dsyrk
 from ._linalg cimport (chol_lower, chol_lower_split, lam_t_a_lam_plus_i, lam_t_vec,
@@ -78,22 +79,11 @@ cdef void _scale_rest_general(double[::1, :] T, Py_ssize_t q_rest,
             T[i, j] = acc
 
 
-cdef inline Py_ssize_t _lower_bound(const int32_t[::1] idx, Py_ssize_t lo, Py_ssize_t hi,
-                                    Py_ssize_t value) noexcept nogil:
-    """First position in idx[lo:hi] (sorted) holding a value >= ``value``."""
-    cdef Py_ssize_t mid
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if idx[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 cdef int _eliminate_scalar(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                            const int64_t[::1] ptr, const int32_t[::1] idx,
-                           const double[:, ::1] val, const double[::1, :] A22,
+                           const double[:, ::1] val, const int64_t[::1] cptr,
+                           const int64_t[::1] cent, const int32_t[::1] lev,
+                           const double[::1, :] A22,
                            double lam, const double[::1] rscale, int qr, int P,
                            double[:, :, ::1] L, double[:, :, ::1] C, double[:, ::1] Csp,
                            double[::1, :] T, double* Ct, double* bs,
@@ -101,71 +91,67 @@ cdef int _eliminate_scalar(const double[:, :, ::1] A11, const double[:, :, ::1] 
     """Fast path of the per-level elimination: scalar first factor, scalar rest.
 
     Writes T = S (A22 - sum_l B_l' B_l) S with S = diag(rscale, 1) directly: A22
-    is copied scaled and each B_l entry is scaled before it is scattered, so no
+    is copied scaled and each B_l entry is scaled before it is subtracted, so no
     separate scaling pass over T is needed.
 
-    Pass 1, over levels (OpenMP): L_l, C[:, l] (also into the row-major scratch
-    ``Ct``, nl x P), Csp and its scaled copy ``bs``. Pass 2, over tiles of
-    columns of T (OpenMP, dynamic schedule): each tile is copied-and-scaled and
-    then receives every level's contributions to its columns; a tile's slice of
-    T stays in cache, and threads own disjoint columns, so no write conflicts.
+    Pass 1, over levels: L_l, C[:, l] (also into the row-major scratch ``Ct``,
+    nl x P), Csp and its scaled copy ``bs``. Pass 2, column by column: column j
+    of T is copied-and-scaled and then receives the contributions of every
+    level that touches rest column j, found through the column-major incidence
+    ``cptr``/``cent`` (entry positions) and ``lev`` (their levels). The column
+    being built stays in L1 cache and each level's entries are read as one
+    short sequential run.
     """
-    cdef Py_ssize_t nw = T.shape[1], nl = A11.shape[0], l, a, b, j, c, e, t, c0, c1
+    cdef Py_ssize_t nw = T.shape[1], nl = A11.shape[0], l, a, b, j, c, e, t
     cdef Py_ssize_t ld = T.shape[0]  # padded leading dimension
-    cdef Py_ssize_t tw, ntiles
-    cdef double m, f, cb, sc, acc = 0.0
+    cdef double m, f, cb, sc
     cdef double* Tp = &T[0, 0]
     cdef double* col
+    cdef double* colx
+    cdef const double* ctl
     cdef const double* Ap = &A22[0, 0]
     cdef const double* rs = &rscale[0] if qr > 0 else NULL
-    for l in prange(nl, schedule="static"):
+    for l in range(nl):
         m = lam * lam * A11[l, 0, 0] + 1.0
         L[l, 0, 0] = sqrt(m)
-        acc += log(m)
-        f = lam / sqrt(m)
+        logdet[0] += log(m)
+        f = lam / L[l, 0, 0]
         for j in range(P):
             C[j, l, 0] = f * AZX[j, l, 0]
             Ct[l * P + j] = C[j, l, 0]
         for a in range(ptr[l], ptr[l + 1]):
             Csp[a, 0] = f * val[a, 0]
             bs[a] = Csp[a, 0] * rs[idx[a]]
-    logdet[0] += acc
+    for c in range(qr):
+        # NumPy: T[c:, c] = A22[c:, c] * rscale[c] * [rscale, 1...][c:]
+        col = Tp + c * ld
+        sc = rs[c]
+        for a in range(c, qr):
+            col[a] = Ap[c * nw + a] * sc * rs[a]
+        for a in range(qr, nw):
+            col[a] = Ap[c * nw + a] * sc
+        colx = col + qr
+        for t in range(cptr[c], cptr[c + 1]):
+            # NumPy: T[idx[b:e], c] -= bs[b:e] * bs[b];  T[qr:, c] -= C[:, l] * bs[b]
+            b = cent[t]
+            l = lev[b]
+            e = ptr[l + 1]
+            cb = bs[b]
+            for a in range(b, e):
+                col[idx[a]] -= bs[a] * cb
+            ctl = Ct + l * P
+            for j in range(P):
+                colx[j] -= ctl[j] * cb
     # columns of [X y] (c >= qr): a plain copy; NumPy: T[qr:, qr:] = A22[qr:, qr:]
     for c in range(qr, nw):
         memcpy(Tp + c * ld + c, Ap + c * nw + c, (nw - c) * sizeof(double))
-    # tiles of about 512 KiB of T
-    tw = max(16, (512 * 1024) // (ld * <Py_ssize_t>sizeof(double)))
-    ntiles = (qr + tw - 1) // tw
-    for t in prange(ntiles, schedule="dynamic"):
-        c0 = t * tw
-        c1 = min(c0 + tw, qr)
-        # NumPy: T[c:, c] = A22[c:, c] * rscale[c] * [rscale, 1...][c:] for c in the tile
-        for c in range(c0, c1):
-            col = Tp + c * ld
-            sc = rs[c]
-            for a in range(c, qr):
-                col[a] = Ap[c * nw + a] * sc * rs[a]
-            for a in range(qr, nw):
-                col[a] = Ap[c * nw + a] * sc
-        for l in range(nl):
-            e = ptr[l + 1]
-            b = _lower_bound(idx, ptr[l], e, c0)
-            while b < e and idx[b] < c1:
-                # NumPy: T[idx[b]:, idx[b]] -= bs[b:e] * bs[b] on the level's rows,
-                #        T[qr:, idx[b]] -= C[:, l] * bs[b]
-                cb = bs[b]
-                col = Tp + idx[b] * ld
-                for a in range(b, e):
-                    col[idx[a]] -= bs[a] * cb
-                col = col + qr
-                for j in range(P):
-                    col[j] -= Ct[l * P + j] * cb
-                b = b + 1
     return 0
 
 def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                       const int64_t[::1] ptr, const int32_t[::1] idx,
-                      const double[:, ::1] val, const double[::1, :] A22,
+                      const double[:, ::1] val, const int64_t[::1] cptr,
+                      const int64_t[::1] cent, const int32_t[::1] lev,
+                      const double[::1, :] A22,
                       const double[::1, :] lam1, Py_ssize_t q_rest,
                       bint all_scalar, const double[::1] rscale,
                       const int64_t[::1] rstart, const int64_t[::1] rk,
@@ -203,8 +189,8 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     try:
         with nogil:
             if fast:
-                _eliminate_scalar(A11, AZX, ptr, idx, val, A22, lam1[0, 0], rscale, qr, P,
-                                  L, C, Csp, T, ct, bsc, &logdet_z)
+                _eliminate_scalar(A11, AZX, ptr, idx, val, cptr, cent, lev, A22, lam1[0, 0],
+                                  rscale, qr, P, L, C, Csp, T, ct, bsc, &logdet_z)
             else:
                 # T = A22 (lower triangle)
                 for c in range(nw):
