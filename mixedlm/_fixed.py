@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ._terms import simple_columns
 from ._validation import check_finite_matrix, check_response
 from ._warnings import RankDeficiencyWarning
 
@@ -31,6 +32,16 @@ def fixed_matrix(fixed: str, data: pd.DataFrame, y: NDArray[np.float64]
     """[X y] as one Fortran-ordered array (filled column by column, no full
     intermediate copies) and the names of X's columns."""
     rhs = fixed.split("~", 1)[1]
+    simple = simple_columns(rhs, data)
+    if simple is not None and len(set(simple)) == len(simple):
+        names = ([] if ("0" in simple or "-1" in simple) else ["Intercept"]) + [
+            c for c in simple if c not in ("1", "0", "-1")]
+        Xy = np.empty((len(data), len(names) + 1), order="F")
+        for j, name in enumerate(names):
+            Xy[:, j] = 1.0 if name == "Intercept" else np.asarray(data[name], dtype=np.float64)
+        Xy[:, -1] = y
+        check_finite_matrix(Xy[:, :-1], names, "fixed-effects model matrix")
+        return Xy, names
     mm = formulaic.model_matrix(rhs, data, na_action="ignore")
     names = [str(c) for c in mm.columns]
     if mm.shape[0] != len(data):

@@ -7,6 +7,7 @@ theta without touching the rows again.
 """
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import formulaic
@@ -25,18 +26,34 @@ if TYPE_CHECKING:
     from ._results import LinearMixedModelResults
 
 
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _variables(expr: str) -> set[str] | None:
+    """The variables of a plain sum such as ``"1 + Days"`` (no formulaic needed), or None."""
+    tokens = [t.strip() for t in expr.split("+")]
+    if not all(t in ("1", "0", "-1") or _PLAIN.match(t) for t in tokens):
+        return None
+    return {t for t in tokens if t not in ("1", "0", "-1")}
+
+
 def _required_variables(parsed: ParsedFormula) -> list[str]:
     """Data columns the model uses, in first-use order."""
     seen: dict[str, None] = {}
+    plain = _variables(parsed.fixed.split("~", 1)[1])
     try:
-        fixed_vars = formulaic.Formula(parsed.fixed).required_variables
+        fixed_vars = (plain | {parsed.response} if plain is not None and
+                      _PLAIN.match(parsed.response)
+                      else formulaic.Formula(parsed.fixed).required_variables)
     except Exception as exc:  # formulaic raises several types for bad syntax
         raise ValueError(f"cannot parse the fixed-effects part '{parsed.fixed}': {exc}") from exc
     for v in sorted(fixed_vars, key=lambda v: (v != parsed.response, str(v))):
         seen[str(v)] = None
     for term in parsed.random:
         try:
-            lhs_vars = formulaic.Formula(term.lhs).required_variables
+            lhs_vars = _variables(term.lhs)
+            if lhs_vars is None:
+                lhs_vars = formulaic.Formula(term.lhs).required_variables
         except Exception as exc:
             raise ValueError(f"cannot parse the random-effects term {term.source}: {exc}"
                              ) from exc

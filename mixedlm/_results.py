@@ -65,15 +65,14 @@ class LinearMixedModelResults:
         d = self.nobs - p if self.reml else self.nobs
         self.sigma = float(np.sqrt(pwrss / d))
         self.pwrss = pwrss
-        names = model.fixef_names
-        self.fixef = pd.Series(beta, index=names, name="Estimate")
+        # arrays now; the pandas objects are built on first access (cached)
+        self._names = list(model.fixef_names)
+        self._beta = beta.copy()
         Rinv = sla.solve_triangular(RX, np.eye(p), lower=True) if p else np.empty((0, 0))
-        V = self.sigma ** 2 * (Rinv.T @ Rinv)
-        self.vcov = pd.DataFrame(V, index=names, columns=names)
-        self.stderror = pd.Series(np.sqrt(np.diag(V)), index=names, name="Std. Error")
+        self._V = self.sigma ** 2 * (Rinv.T @ Rinv)
         self._blocks = [(b.group, b.levels, list(_block_cnames(model, b)),
                          b.lam(self.theta), u.copy()) for b, u in zip(model.blocks, us)]
-        self.varcorr = VarCorr.from_terms(model.terms, self.theta, self.sigma)
+        self._terms = [(t.group, list(t.cnames), t.k) for t in model.terms]
         self.groups = {b.group: b.nlevels for b in model.blocks}
         self.ngroups_order = [t.group for t in model.terms]
         self.nfixef, self.ntheta = p, model.ntheta
@@ -92,6 +91,27 @@ class LinearMixedModelResults:
         if not optsum.converged:
             warnings.warn(f"the optimizer did not report convergence ({optsum.optimizer}: "
                           f"{optsum.returnvalue})", ConvergenceWarning, stacklevel=3)
+
+    # -- estimates as pandas objects (built once, on first access) ---------------
+    @cached_property
+    def fixef(self) -> pd.Series:
+        """Fixed-effects estimates, indexed by formulaic's column names."""
+        return pd.Series(self._beta, index=self._names, name="Estimate")
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the fixed-effects estimates."""
+        return pd.DataFrame(self._V, index=self._names, columns=self._names)
+
+    @cached_property
+    def stderror(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self._V)), index=self._names, name="Std. Error")
+
+    @cached_property
+    def varcorr(self) -> VarCorr:
+        """Variance components: variances, standard deviations, correlations."""
+        return VarCorr.from_terms(self._terms, self.theta, self.sigma)
 
     # -- lme4 and statsmodels names ---------------------------------------------
     @property

@@ -101,8 +101,11 @@ class FactorBlock:
         return out
 
 
-def _simple_columns(lhs: str, data: pd.DataFrame) -> list[str] | None:
-    """Plain numeric column names of ``lhs`` with an intercept marker, or None."""
+def simple_columns(lhs: str, data: pd.DataFrame) -> list[str] | None:
+    """The tokens of ``lhs`` when it is a sum of plain numeric columns and of the
+    intercept markers 1, 0, -1 (``"1 + Days"``); None for anything else, which
+    then goes through formulaic. Building these directly saves formulaic's few
+    milliseconds on small models; the names and order match formulaic's."""
     names = []
     for tok in (t.strip() for t in lhs.split("+")):
         if tok in ("1", "0", "-1") or (tok in data.columns
@@ -121,7 +124,7 @@ def term_matrix(lhs: str, data: pd.DataFrame) -> tuple[NDArray[np.float64], list
     transforms, interactions) goes through formulaic.
     """
     n = len(data)
-    simple = _simple_columns(lhs, data)
+    simple = simple_columns(lhs, data)
     if simple is not None:
         intercept = "0" not in simple and "-1" not in simple
         cols = [c for c in simple if c not in ("1", "0", "-1")]

@@ -23,11 +23,12 @@ class VarCorr:
         self.sigma = sigma
 
     @classmethod
-    def from_terms(cls, terms, theta: NDArray[np.float64], sigma: float) -> VarCorr:
-        """Per term: Sigma = sigma^2 lambda lambda' from its slice of theta."""
+    def from_terms(cls, terms: list[tuple[str, list[str], int]], theta: NDArray[np.float64],
+                   sigma: float) -> VarCorr:
+        """Per term (group, column names, k): Sigma = sigma^2 lambda lambda' from
+        its slice of theta (lme4's order)."""
         rows, blocks, t0 = [], [], 0
-        for term in terms:
-            k = term.k
+        for group, cnames, k in terms:
             lam = np.zeros((k, k))
             for c in range(k):
                 for r in range(c, k):
@@ -36,12 +37,12 @@ class VarCorr:
             cov = sigma ** 2 * lam @ lam.T
             sd = np.sqrt(np.diag(cov))
             for i in range(k):
-                rows.append((term.group, term.cnames[i], None, cov[i, i], sd[i]))
+                rows.append((group, cnames[i], None, cov[i, i], sd[i]))
             for j in range(k):
                 for i in range(j + 1, k):
                     corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                    rows.append((term.group, term.cnames[j], term.cnames[i], cov[i, j], corr))
-            blocks.append((term.group, list(term.cnames), cov))
+                    rows.append((group, cnames[j], cnames[i], cov[i, j], corr))
+            blocks.append((group, list(cnames), cov))
         rows.append(("Residual", None, None, sigma ** 2, sigma))
         table = pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
         return cls(table, blocks, sigma)

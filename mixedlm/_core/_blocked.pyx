@@ -41,8 +41,7 @@ from libc.string cimport memcpy
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t, int64_t
 from scipy.linalg.cython_blas cimport dsymv, dsyrk
-from ._linalg cimport (chol_lower, chol_lower_split, lam_t_a_lam_plus_i, lam_t_vec,
-                       solve_lower)
+from ._linalg cimport chol_lower_split, factor_level, lam_t_vec, solve_lower
 
 cnp.import_array()
 
@@ -196,17 +195,10 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                 for c in range(nw):
                     memcpy(&T[c, c], &A22[c, c], (nw - c) * sizeof(double))
             for l in range(0 if fast else nl):
-                lam_t_a_lam_plus_i(k, &lam1[0, 0], &A11[l, 0, 0], &L[l, 0, 0], tmp)
-                info = chol_lower(k, &L[l, 0, 0], k)
+                info = factor_level(k, P, &lam1[0, 0], &A11[l, 0, 0], &AZX[0, l, 0], nl * k,
+                                    &L[l, 0, 0], &C[0, l, 0], tmp, &logdet_z)
                 if info != 0:
                     break
-                for c in range(k):
-                    logdet_z += 2.0 * log(L[l, c, c])
-                for j in range(P):
-                    lam_t_vec(k, &lam1[0, 0], &AZX[j, l, 0], v)
-                    solve_lower(k, &L[l, 0, 0], k, v)
-                    for c in range(k):
-                        C[j, l, c] = v[c]
                 for a in range(ptr[l], ptr[l + 1]):
                     lam_t_vec(k, &lam1[0, 0], &val[a, 0], &Csp[a, 0])
                     solve_lower(k, &L[l, 0, 0], k, &Csp[a, 0])

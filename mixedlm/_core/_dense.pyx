@@ -30,8 +30,8 @@ from libc.math cimport log, M_PI
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dsyrk
-from ._linalg cimport (chol_lower, lam_t_a_lam_plus_i, lam_t_vec, lam_vec,
-                       solve_lower, solve_lower_t)
+from ._linalg cimport (chol_lower, factor_level, lam_t_vec, lam_vec, solve_lower,
+                       solve_lower_t)
 
 cnp.import_array()
 
@@ -77,19 +77,11 @@ def objective_single(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     try:
         with nogil:
             for l in range(nl):
-                # L_l = chol(lam' A11_l lam + I)
-                lam_t_a_lam_plus_i(k, &lam[0, 0], &A11[l, 0, 0], &L[l, 0, 0], tmp)
-                info = chol_lower(k, &L[l, 0, 0], k)
+                # L_l = chol(lam' A11_l lam + I); C[j, l] = L_l^{-1} lam' AZX[j, l]
+                info = factor_level(k, P, &lam[0, 0], &A11[l, 0, 0], &AZX[0, l, 0], nl * k,
+                                    &L[l, 0, 0], &C[0, l, 0], tmp, &logdet_z)
                 if info != 0:
                     break
-                for c in range(k):
-                    logdet_z += 2.0 * log(L[l, c, c])
-                # C[j, l] = L_l^{-1} lam' AZX[j, l]
-                for j in range(P):
-                    lam_t_vec(k, &lam[0, 0], &AZX[j, l, 0], v)
-                    solve_lower(k, &L[l, 0, 0], k, v)
-                    for c in range(k):
-                        C[j, l, c] = v[c]
         if info != 0:
             return np.inf
         # T = AXX - C'C, C viewed as the column-major (nl*K) x P matrix

@@ -6,7 +6,7 @@ of a k x k block starting at ``a`` lives at ``a[c * k + r]``. Lower-triangular
 factors keep their strict upper triangle untouched (LAPACK convention).
 These helpers are ``inline`` and ``nogil``; they assume valid sizes.
 """
-from libc.math cimport sqrt
+from libc.math cimport log, sqrt
 from scipy.linalg.cython_lapack cimport dpotrf
 from scipy.linalg.cython_blas cimport dsyrk, dtrsm
 
@@ -124,3 +124,26 @@ cdef inline int chol_lower_split(int n, int q, double* a, int lda) noexcept nogi
     dsyrk(&uplo, &notrans, &m, &q, &minus, a + q, &lda, &one, a + q * lda + q, &lda)
     info = chol_lower(m, a + q * lda + q, lda)
     return 0 if info == 0 else q + info
+
+
+cdef inline int factor_level(int k, int P, const double* lam, const double* a11,
+                             const double* azx, Py_ssize_t jstride, double* Ll,
+                             double* c, double* tmp, double* logdet) noexcept nogil:
+    """One level of the first factor: L_l and C[:, l]; 0 on success.
+
+    L_l = chol(lam' A11_l lam + I) into ``Ll`` (k x k), and for j < P
+    C[j, l] = L_l^{-1} lam' AZX[j, l]; ``azx`` and ``c`` point at element
+    [0, l, 0] of (P, nl, k) arrays, ``jstride`` = nl * k. Adds log det(L_l L_l')
+    to ``logdet``; ``tmp`` is k*k scratch.
+    """
+    cdef int info, i, j
+    lam_t_a_lam_plus_i(k, lam, a11, Ll, tmp)
+    info = chol_lower(k, Ll, k)
+    if info != 0:
+        return info
+    for i in range(k):
+        logdet[0] += 2.0 * log(Ll[i * k + i])
+    for j in range(P):
+        lam_t_vec(k, lam, azx + j * jstride, c + j * jstride)
+        solve_lower(k, Ll, k, c + j * jstride)
+    return 0
