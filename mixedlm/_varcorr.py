@@ -6,21 +6,27 @@ import pandas as pd
 from numpy.typing import NDArray
 
 
-class VarCorr:
-    """Variance components of a fitted model.
+class VarCorr(pd.DataFrame):
+    """Variance components of a fitted model: a tidy DataFrame that prints like lme4.
 
-    ``table`` is tidy, like R's ``as.data.frame(VarCorr(m))``: columns
+    The rows are like R's ``as.data.frame(VarCorr(m))``: columns
     ``group, var1, var2, vcov, sdcor``; rows with ``var2`` missing are
     variances (``sdcor`` the standard deviation), the others covariances
-    (``sdcor`` the correlation); the last row is the residual. ``print``
-    shows lme4's layout.
+    (``sdcor`` the correlation); the last row is the residual. ``print`` shows
+    lme4's layout (Groups, Name, Variance, Std.Dev., Corr); ``.table`` is a
+    plain-DataFrame copy. Operations on it return plain DataFrames.
     """
 
-    def __init__(self, table: pd.DataFrame, blocks: list[tuple[str, list[str], NDArray]],
-                 sigma: float) -> None:
-        self.table = table
-        self._blocks = blocks
-        self.sigma = sigma
+    _metadata = ["_blocks", "sigma"]
+
+    @property
+    def _constructor(self):  # derived frames are plain DataFrames
+        return pd.DataFrame
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The rows as a plain DataFrame."""
+        return pd.DataFrame(self)
 
     @classmethod
     def from_terms(cls, terms: list[tuple[str, list[str], int]], theta: NDArray[np.float64],
@@ -44,8 +50,9 @@ class VarCorr:
                     rows.append((group, cnames[j], cnames[i], cov[i, j], corr))
             blocks.append((group, list(cnames), cov))
         rows.append(("Residual", None, None, sigma ** 2, sigma))
-        table = pd.DataFrame(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
-        return cls(table, blocks, sigma)
+        out = cls(rows, columns=["group", "var1", "var2", "vcov", "sdcor"])
+        out._blocks, out.sigma = blocks, sigma
+        return out
 
     def as_text(self, digits: int = 4) -> str:
         """lme4's printed layout: Groups, Name, Variance, Std.Dev., Corr."""
@@ -77,7 +84,7 @@ class VarCorr:
         return self.as_text()
 
     def _repr_html_(self) -> str:
-        return self.table.to_html(index=False)
+        return pd.DataFrame(self).to_html(index=False)
 
 
 def _g(x: float, digits: int) -> str:

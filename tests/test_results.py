@@ -243,3 +243,14 @@ def test_optsum_str(fits):
     for part in ("Optimizer", "Initial theta", "Final theta", "Objective (fmin)",
                  "Evaluations", "Converged"):
         assert part in text
+
+
+def test_varcorr_is_a_tidy_dataframe(fits):
+    """r.varcorr is a DataFrame like as.data.frame(VarCorr(m)) that prints like lme4."""
+    rf = fits.get("sleepstudy_corr_ML")
+    v = rf.result.varcorr
+    assert isinstance(v, pd.DataFrame)
+    assert list(v.columns) == ["group", "var1", "var2", "vcov", "sdcor"]
+    np.testing.assert_allclose(v["vcov"].to_numpy(), rf.ref["varcorr"]["vcov"], rtol=1e-4)
+    assert type(v[v["group"] == "Subject"]) is pd.DataFrame  # derived frames are plain
+    assert str(v).splitlines()[0].split() == ["Groups", "Name", "Variance", "Std.Dev.", "Corr"]
