@@ -74,7 +74,6 @@ class LinearMixedModelResults:
                          b.lam(self.theta), u.copy()) for b, u in zip(model.blocks, us)]
         self._terms = [(t.group, list(t.cnames), t.k) for t in model.terms]
         self.groups = {b.group: b.nlevels for b in model.blocks}
-        self.ngroups_order = [t.group for t in model.terms]
         self.nfixef, self.ntheta = p, model.ntheta
         fitted = model.X @ beta
         for b, (_, _, _, lam, u) in zip(model.blocks, self._blocks):

@@ -19,21 +19,15 @@ _EXAMPLE = "e.g. 'y ~ x + (1 | g)'"
 # ---------------------------------------------------------------------------
 
 
-def _scan(text: str):
-    """Yield ``(index, char, depth, brace_depth)`` for characters outside quotes.
+def _outside_quotes(text: str):
+    """Yield ``(index, char)`` for the characters outside quotes.
 
-    ``depth`` counts all open brackets ``( [ {`` before the character (a
-    closing bracket is reported at the depth of its content minus one, i.e.
-    the depth it closes back to); ``brace_depth`` counts open ``{`` only
-    (formulaic's verbatim Python blocks, in which ``|`` is not a bar).
-    Characters inside quotes (``'...'``, ``"..."``, backticks) are skipped.
-    Brackets are assumed balanced (see :func:`_check_balanced`).
+    Quotes are ``'...'``, ``"..."`` and backticks; a backslash escapes the next
+    character except inside backticks. Quote characters themselves are not
+    yielded. If the text ends inside a quote, a last ``(quote_position, "")``
+    is yielded so that callers can report it.
     """
-    depth = 0
-    braces = 0
-    quote = None
-    i = 0
-    n = len(text)
+    quote, quote_pos, i, n = None, -1, 0, len(text)
     while i < n:
         c = text[i]
         if quote is not None:
@@ -42,11 +36,30 @@ def _scan(text: str):
                 continue
             if c == quote:
                 quote = None
-            i += 1
+        elif c in _QUOTES:
+            quote, quote_pos = c, i
+        else:
+            yield i, c
+        i += 1
+    if quote is not None:
+        yield quote_pos, ""
+
+
+def _scan(text: str):
+    """Yield ``(index, char, depth, brace_depth)`` for characters outside quotes.
+
+    ``depth`` counts all open brackets ``( [ {`` before the character (a
+    closing bracket is reported at the depth of its content minus one, i.e.
+    the depth it closes back to); ``brace_depth`` counts open ``{`` only
+    (formulaic's verbatim Python blocks, in which ``|`` is not a bar).
+    Brackets and quotes are assumed balanced (see :func:`_check_balanced`).
+    """
+    depth = 0
+    braces = 0
+    for i, c in _outside_quotes(text):
+        if not c:
             continue
-        if c in _QUOTES:
-            quote = c
-        elif c in _OPEN:
+        if c in _OPEN:
             yield i, c, depth, braces
             depth += 1
             if c == "{":
@@ -58,7 +71,6 @@ def _scan(text: str):
             yield i, c, depth, braces
         else:
             yield i, c, depth, braces
-        i += 1
 
 
 def _pointer(text: str, pos: int) -> str:
@@ -69,23 +81,13 @@ def _pointer(text: str, pos: int) -> str:
 def _check_balanced(text: str, where: str) -> None:
     """Raise ValueError saying where brackets or quotes are unbalanced."""
     stack: list[tuple[str, int]] = []
-    quote = None
-    quote_pos = -1
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if quote is not None:
-            if c == "\\" and quote != "`":
-                i += 2
-                continue
-            if c == quote:
-                quote = None
-            i += 1
-            continue
-        if c in _QUOTES:
-            quote, quote_pos = c, i
-        elif c in _OPEN:
+    for i, c in _outside_quotes(text):
+        if not c:
+            raise ValueError(
+                f"unterminated quote in {where} {text!r}: {text[i]} at position {i} "
+                f"is never closed" + _pointer(text, i)
+            )
+        if c in _OPEN:
             stack.append((c, i))
         elif c in _CLOSE:
             if not stack:
@@ -100,12 +102,6 @@ def _check_balanced(text: str, where: str) -> None:
                     f"{opos} is closed by {c!r} at position {i}; expected "
                     f"{_OPEN[opener]!r}" + _pointer(text, i)
                 )
-        i += 1
-    if quote is not None:
-        raise ValueError(
-            f"unterminated quote in {where} {text!r}: {quote} at position {quote_pos} "
-            f"is never closed" + _pointer(text, quote_pos)
-        )
     if stack:
         opener, opos = stack[-1]
         raise ValueError(

@@ -47,25 +47,31 @@ def rest_columns(blocks: list[FactorBlock], n: int
             np.ascontiguousarray(np.column_stack(vals)))
 
 
-def column_layout(blocks: list[FactorBlock], theta: NDArray[np.float64]
-                  ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64],
-                             NDArray[np.float64]]:
-    """Per random-effects column: block start, block width, lambda offset; and lambdas."""
-    start, width, loff, lams, pos, off = [], [], [], [], 0, 0
+def column_layout(blocks: list[FactorBlock]
+                  ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Per random-effects column of ``blocks`` (structure only, computed once):
+    the first column of its level block, the block width, and the offset of its
+    block's lambda in the array :func:`lambda_values` returns."""
+    start, width, loff, pos, off = [], [], [], 0, 0
     for b in blocks:
         k = b.k
-        base = pos + np.arange(b.nlevels, dtype=np.int64) * k
-        start.append(np.repeat(base, k))
+        start.append(np.repeat(pos + np.arange(b.nlevels, dtype=np.int64) * k, k))
         width.append(np.full(b.nlevels * k, k, dtype=np.int64))
         loff.append(np.full(b.nlevels * k, off, dtype=np.int64))
-        lams.append(b.lam(theta).ravel(order="F"))
         pos += b.nlevels * k
         off += k * k
     if not blocks:
         empty = np.empty(0, dtype=np.int64)
-        return empty, empty, empty, np.empty(0)
+        return empty, empty, empty
     cat = np.concatenate
-    return cat(start), cat(width), cat(loff), cat(lams)
+    return cat(start), cat(width), cat(loff)
+
+
+def lambda_values(blocks: list[FactorBlock], theta: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The blocks' column-major lambdas at theta, concatenated (small: sum of K^2)."""
+    if not blocks:
+        return np.empty(0)
+    return np.concatenate([b.lam(theta).ravel(order="F") for b in blocks])
 
 
 def padded_square(n: int) -> NDArray[np.float64]:
@@ -190,8 +196,10 @@ class BlockedSolver(_FirstBlockSolver):
         self.T = self._Tpad[:nw]
         self.all_scalar = all(r.k == 1 for r in self.rest)
         self.has_gradient = self.all_scalar and k == 1
-        zero = np.zeros(1, dtype=np.int64)
-        self._layout = (zero, zero, zero)
+        self._layout = column_layout(self.rest)
+        # scratch of the scalar fast path, reused by every evaluation
+        self._bs = np.empty(len(self.idx))
+        self._Ct = np.empty((nl, P))
         self._level_of = np.repeat(np.arange(nl, dtype=np.int32), np.diff(self.ptr))
         # the same entries by rest column (stable: level order within a column)
         self.cent = np.argsort(self.idx, kind="stable").astype(np.int64)
@@ -202,16 +210,15 @@ class BlockedSolver(_FirstBlockSolver):
     def objective(self, theta: NDArray[np.float64], reml: bool,
                   grad: NDArray[np.float64] | None = None) -> float:
         """The profiled objective at theta (no gradient on this path)."""
-        start, width, loff, lams = column_layout(self.rest, theta)
-        rscale = lams[loff] if self.all_scalar else lams[:1]
-        if self.all_scalar:
-            start = width = loff = self._layout[0]
+        start, width, loff = self._layout
+        lams = lambda_values(self.rest, theta)
+        rscale = lams[loff]  # lambda of each rest column (used when all are scalar)
         obj = objective_blocked(self.A11, self.AZX, self.ptr, self.idx, self.val, self.cptr,
                                 self.cent, self._level_of, self.A22,
                                 self.first.lam(theta), self.q_rest, self.all_scalar,
-                                np.ascontiguousarray(rscale), start, width, loff, lams,
+                                rscale, start, width, loff, lams,
                                 float(self.n), self.p, reml, self.L, self.C, self.Csp,
-                                self._Tpad)
+                                self._Tpad, self._bs, self._Ct)
         if grad is not None:
             if not self.has_gradient:
                 raise NotImplementedError("the blocked solver has a gradient only when "
@@ -291,7 +298,8 @@ class CholmodSolver:
         Z = sp.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, n * R + 1, R)),
                           shape=(n, q))
         A = (Z.T @ Z).tocsc()
-        start, width, _, _ = column_layout(blocks, np.zeros(self._ntheta()))
+        self._layout = column_layout(blocks)
+        start = self._layout[0]
         coo = A.tocoo()
         keep = start[coo.row] >= start[coo.col]
         A = sp.csc_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=(q, q))
@@ -309,9 +317,6 @@ class CholmodSolver:
         self.chol = SparseCholesky(A)
         self.q = q
 
-    def _ntheta(self) -> int:
-        return int(max(int(b.tmpl.max()) for b in self.blocks) + 1)
-
     def _lam_t(self, theta: NDArray[np.float64], M: NDArray[np.float64]) -> NDArray[np.float64]:
         """Lambda' M for a (q, m) matrix M."""
         out, start = np.empty_like(M), 0
@@ -325,9 +330,9 @@ class CholmodSolver:
     def objective(self, theta: NDArray[np.float64], reml: bool,
                   grad: NDArray[np.float64] | None = None) -> float:
         """The profiled objective at theta (no gradient on this path)."""
-        start, width, loff, lams = column_layout(self.blocks, theta)
-        scale_csc(self.indptr, self.indices, self.A.data, start, width, loff, lams,
-                  self.diag_pos, self._work, self._vals)
+        start, width, loff = self._layout
+        scale_csc(self.indptr, self.indices, self.A.data, start, width, loff,
+                  lambda_values(self.blocks, theta), self.diag_pos, self._work, self._vals)
         self.chol.factor(self._vals)
         self.RZX = self.chol.solve_L(self._lam_t(theta, self.AZX))
         # NumPy/LAPACK: T = chol(AXX - RZX' RZX)

@@ -28,7 +28,8 @@ Storage layout
   Fortran, holding LT after the call, stored in an (ld, Nw) array whose
   leading dimension ld >= Nw is padded to a multiple of 8 doubles so that
   every column starts 64-byte aligned (OpenBLAS's dpotrf measured 15-20%
-  faster); rows past Nw are never touched.
+  faster); rows past Nw are never touched. ``bs`` (nnz,) and ``Ct`` (nl, P)
+  are scratch for the scalar fast path (may be empty otherwise).
 * Rest scaling: when every rest term is scalar, ``rscale`` (q_rest,) holds
   the lambda of each column. Otherwise, per rest column i: ``rstart[i]`` the
   first column of its level block, ``rk[i]`` its width, ``rlam_off[i]`` the
@@ -157,7 +158,8 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                       const int64_t[::1] rlam_off, const double[::1] rlam,
                       double n, Py_ssize_t p, bint reml,
                       double[:, :, ::1] L, double[:, :, ::1] C,
-                      double[:, ::1] Csp, double[::1, :] T):
+                      double[:, ::1] Csp, double[::1, :] T,
+                      double[::1] bs, double[:, ::1] Ct):
     """Profiled deviance (ML) or REML criterion for several grouping factors.
 
     Returns
@@ -174,22 +176,15 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     cdef double logdet_z = 0.0, logdet_x = 0.0, rr, d, obj, acc, s
     cdef double alpha = -1.0, one = 1.0
     cdef char uplo = b'L', trans = b'T'
-    cdef double *tmp = <double*>malloc(sizeof(double) * (kk + k + P + 1))
-    cdef double *v
+    cdef double *tmp = <double*>malloc(sizeof(double) * (kk + 1))
     if tmp == NULL:
         raise MemoryError()
-    v = tmp + kk
     fast = all_scalar and k == 1
-    cdef double *bsc = <double*>malloc(sizeof(double) * (Csp.shape[0] + 1))
-    cdef double *ct = <double*>malloc(sizeof(double) * (nl * P + 1)) if fast else NULL
-    if bsc == NULL or (fast and ct == NULL):
-        free(tmp); free(bsc); free(ct)
-        raise MemoryError()
     try:
         with nogil:
             if fast:
                 _eliminate_scalar(A11, AZX, ptr, idx, val, cptr, cent, lev, A22, lam1[0, 0],
-                                  rscale, qr, P, L, C, Csp, T, ct, bsc, &logdet_z)
+                                  rscale, qr, P, L, C, Csp, T, &Ct[0, 0], &bs[0], &logdet_z)
             else:
                 # T = A22 (lower triangle)
                 for c in range(nw):
@@ -250,8 +245,6 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
         return obj
     finally:
         free(tmp)
-        free(bsc)
-        free(ct)
 
 
 def level_quadform(const int64_t[::1] ptr, const int32_t[::1] idx,

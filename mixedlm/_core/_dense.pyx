@@ -66,14 +66,12 @@ def objective_single(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     cdef int l, j, c, r, info, t, nk, kk = k * k
     cdef double logdet_z = 0.0, logdet_x = 0.0, rr, d, obj
     cdef double *tmp
-    cdef double *v
     cdef double alpha = -1.0, beta = 1.0
     cdef char uplo = b'L', trans = b'T'
 
-    tmp = <double*>malloc(sizeof(double) * (kk + k + 1))
+    tmp = <double*>malloc(sizeof(double) * (kk + 1))
     if tmp == NULL:
         raise MemoryError()
-    v = tmp + kk
     try:
         with nogil:
             for l in range(nl):
