@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from ._fixed import drop_rank_deficient, fixed_matrix, response_vector
+from ._fixed import drop_rank_deficient, fixed_matrix, response_vector, xy_gram
 from ._formula import ParsedFormula, parse_formula
 from ._optimize import optimize_theta
 from ._solvers import make_solver
@@ -98,13 +98,14 @@ class LinearMixedModel:
         data, self.n_dropped = drop_incomplete(data, columns)
         self.y = response_vector(self.parsed.response, self.parsed.fixed, data)
         Xy, names = fixed_matrix(self.parsed.fixed, data, self.y)
-        Xy, self.fixef_names, self.dropped_columns = drop_rank_deficient(Xy, names)
+        Xy, self.fixef_names, self.dropped_columns, XyXy = drop_rank_deficient(
+            Xy, names, xy_gram(Xy))
         self.X = Xy[:, :-1]  # a Fortran-contiguous view: X is stored once, inside [X y]
         self.terms: list[ReMat] = build_terms(self.parsed.random, data)
         self.blocks: list[FactorBlock] = build_blocks(self.terms)
         self.lower = theta_lower_bounds(self.terms)
         self.theta_names = theta_names(self.terms)
-        self.solver = make_solver(self.blocks, Xy, solver)
+        self.solver = make_solver(self.blocks, Xy, XyXy, solver)
 
     # -- sizes ------------------------------------------------------------------
     @property

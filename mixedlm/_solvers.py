@@ -19,11 +19,12 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.linalg.lapack import dpotri
 
 from ._core._blocked import level_quadform, objective_blocked, sym_lower_matvec
+from ._core._chol import solve_lower_transposed
 from ._core._dense import objective_single
-from ._core._remat import level_cross_dense, level_cross_sparse, level_gram, rest_gram
+from ._core._remat import (column_incidence, level_cross_dense, level_cross_sparse,
+                           level_gram, rest_gram)
 from ._core._sparse import scale_csc
 from ._terms import FactorBlock
 
@@ -88,14 +89,24 @@ class _FirstBlockSolver:
     first: FactorBlock
     rest: list[FactorBlock]
     T: NDArray[np.float64]
+    _Tpad: NDArray[np.float64]  # T's storage (rows may be padded; T is its [:n] view)
     L: NDArray[np.float64]
     C: NDArray[np.float64]
     q_rest: int
     p: int
+    all_scalar = True  # every rest term scalar (vacuous with no rest factors)
 
     def _first_modes(self, theta: NDArray[np.float64], w2: NDArray[np.float64]
                      ) -> NDArray[np.float64]:
         """u of the first block: L_l^{-T} (B_l' Lambda_W w2) per level."""
+        if self.first.k == 1 and self.all_scalar:
+            # scalar terms throughout: L_l and the lambdas are numbers
+            s1 = self.C[:, :, 0].T @ w2[self.q_rest:]
+            if self.q_rest:
+                lw = w2[: self.q_rest] * self._rscale(theta)
+                s1 += np.bincount(self._level_of, self.Csp[:, 0] * lw[self.idx],
+                                  minlength=len(s1))
+            return (s1 / self.L[:, 0, 0])[:, None]
         s = np.einsum("jlc,j->lc", self.C, w2[self.q_rest:])
         if self.q_rest:
             lw = w2[: self.q_rest].copy()
@@ -112,15 +123,21 @@ class _FirstBlockSolver:
         # part still holds lam' A11_l lam + I (LAPACK leaves it), so take triu
         return np.linalg.solve(np.triu(self.L), s[:, :, None])[:, :, 0]
 
+    def _last_row_solve(self) -> NDArray[np.float64]:
+        """inv(LT)' (r e_last), r = LT[-1, -1]: -[u_rest, beta] and 1 (see solution)."""
+        nw = self.T.shape[0]
+        w = np.zeros(nw)
+        w[-1] = self.T[-1, -1]
+        solve_lower_transposed(self._Tpad, nw, w)
+        return w
+
     def solution(self, theta: NDArray[np.float64]
                  ) -> tuple[NDArray[np.float64], list[NDArray[np.float64]],
                             NDArray[np.float64], float]:
         """beta, u per block (nlevels, K), RX (p x p lower) and pwrss at the last theta."""
         q, p = self.q_rest, self.p
         r = self.T[-1, -1]
-        e = np.zeros(self.T.shape[0])
-        e[-1] = r
-        w2 = sla.solve_triangular(self.T, e, lower=True, trans="T", check_finite=False)
+        w2 = self._last_row_solve()
         beta = -w2[q:q + p]
         us = [self._first_modes(theta, w2)]
         start = 0
@@ -138,7 +155,8 @@ class DenseSolver(_FirstBlockSolver):
     name = "dense"
     has_gradient = True
 
-    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64]) -> None:
+    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64],
+                 XyXy: NDArray[np.float64]) -> None:
         (b,) = blocks
         self.first, self.rest, self.q_rest = b, [], 0
         self.n, P = Xy.shape
@@ -146,10 +164,10 @@ class DenseSolver(_FirstBlockSolver):
         nl, k = b.nlevels, b.k
         self.A11 = level_gram(b.codes, b.z, nl)
         self.AZX = level_cross_dense(b.codes, b.z, Xy, nl)
-        self.AXX = np.asfortranarray(Xy.T @ Xy)
+        self.AXX = XyXy
         self.L = np.empty((nl, k, k))
         self.C = np.empty((P, nl, k))
-        self.T = np.zeros((P, P), order="F")
+        self.T = self._Tpad = np.zeros((P, P), order="F")
         self._nograd = np.empty(0)
 
     def objective(self, theta: NDArray[np.float64], reml: bool,
@@ -166,13 +184,16 @@ class BlockedSolver(_FirstBlockSolver):
     When every term is scalar, the analytic gradient is available: with
     Lambda diagonal and invertible, Omega^{-1} Lambda'A Lambda = I - Omega^{-1} D,
     so d logdet / d theta_b = 2 sum_{i in b} (1 - [Omega^{-1}]_ii) / theta_b,
-    and diag(Omega^{-1}) costs one LAPACK ``dpotri`` on the Schur complement
-    plus a per-level quadratic form (``_core._blocked.level_quadform``).
+    and diag(Omega^{-1}) comes from inv(Omega) over the random effects, formed
+    from the inverse factor that the factorization produces on the way
+    (``_core._chol.chol_inv_lead``, ``lauum_rec``), plus a per-level quadratic
+    form (``_core._blocked.level_quadform``).
     """
 
     name = "blocked"
 
-    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64]) -> None:
+    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64],
+                 XyXy: NDArray[np.float64]) -> None:
         self.first, self.rest = blocks[0], blocks[1:]
         self.n, P = Xy.shape
         self.p = P - 1
@@ -182,12 +203,11 @@ class BlockedSolver(_FirstBlockSolver):
         self.q_rest = int(sum(r.nlevels * r.k for r in self.rest))
         self.A11 = level_gram(b.codes, b.z, nl)
         self.AZX = level_cross_dense(b.codes, b.z, Xy, nl)
-        ptr, idx, val = level_cross_sparse(b.codes, b.z, cols, vals, nl, self.q_rest)
-        # sort the rest columns within each level: the kernel's scatter walks down columns
-        order = np.lexsort((idx, np.repeat(np.arange(nl), np.diff(ptr))))
-        self.ptr, self.idx, self.val = ptr, idx[order], np.ascontiguousarray(val[order])
+        # idx comes sorted within each level: the kernel's scatter walks down columns
+        self.ptr, self.idx, self.val = level_cross_sparse(b.codes, b.z, cols, vals, nl,
+                                                          self.q_rest)
         self.A22 = rest_gram(cols, vals, Xy, self.q_rest)
-        self.A22[self.q_rest:, self.q_rest:] = Xy.T @ Xy
+        self.A22[self.q_rest:, self.q_rest:] = XyXy
         nw = self.q_rest + P
         self.L = np.empty((nl, k, k))
         self.C = np.empty((P, nl, k))
@@ -200,41 +220,54 @@ class BlockedSolver(_FirstBlockSolver):
         # scratch of the scalar fast path, reused by every evaluation
         self._bs = np.empty(len(self.idx))
         self._Ct = np.empty((nl, P))
-        self._level_of = np.repeat(np.arange(nl, dtype=np.int32), np.diff(self.ptr))
-        # the same entries by rest column (stable: level order within a column)
-        self.cent = np.argsort(self.idx, kind="stable").astype(np.int64)
-        self.cptr = np.zeros(self.q_rest + 1, dtype=np.int64)
-        np.cumsum(np.bincount(self.idx, minlength=self.q_rest), out=self.cptr[1:])
+        # the same entries by rest column (level order within a column)
+        self.cptr, self.cent, self._level_of = column_incidence(self.ptr, self.idx,
+                                                                self.q_rest)
         self._Sinv: dict[int, NDArray[np.float64]] = {}
+        self._no_inverse = np.zeros((0, 0), order="F")
 
     def objective(self, theta: NDArray[np.float64], reml: bool,
                   grad: NDArray[np.float64] | None = None) -> float:
-        """The profiled objective at theta (no gradient on this path)."""
+        """The profiled objective at theta; fills ``grad`` when given (scalar terms)."""
+        if grad is not None and not self.has_gradient:
+            raise NotImplementedError("the blocked solver has a gradient only when "
+                                      "every random-effects term is scalar")
         start, width, loff = self._layout
         lams = lambda_values(self.rest, theta)
         rscale = lams[loff]  # lambda of each rest column (used when all are scalar)
+        # the gradient needs inv(Omega) over Z (and X for REML): the kernel forms
+        # it from the inverse factor that its factorization produces on the way
+        Sinv = self._no_inverse if grad is None else self._inverse(self.q_rest + self.p * reml)
         obj = objective_blocked(self.A11, self.AZX, self.ptr, self.idx, self.val, self.cptr,
                                 self.cent, self._level_of, self.A22,
                                 self.first.lam(theta), self.q_rest, self.all_scalar,
                                 rscale, start, width, loff, lams,
                                 float(self.n), self.p, reml, self.L, self.C, self.Csp,
-                                self._Tpad, self._bs, self._Ct)
+                                self._Tpad, self._bs, self._Ct, Sinv)
         if grad is not None:
-            if not self.has_gradient:
-                raise NotImplementedError("the blocked solver has a gradient only when "
-                                          "every random-effects term is scalar")
-            grad[:] = self._gradient(theta, reml, rscale) if np.isfinite(obj) else np.nan
+            grad[:] = self._gradient(theta, reml, rscale, Sinv) if np.isfinite(obj) else np.nan
         return obj
 
+    def _rscale(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The lambda of each rest column (meaningful when every rest term is scalar)."""
+        return lambda_values(self.rest, theta)[self._layout[2]]
+
+    def _inverse(self, m: int) -> NDArray[np.float64]:
+        """The (padded) m x m buffer the kernel writes inv(Omega[:m, :m]) into."""
+        S = self._Sinv.get(m)
+        if S is None:
+            S = self._Sinv[m] = padded_square(m)
+        return S
+
     def _gradient(self, theta: NDArray[np.float64], reml: bool,
-                  rscale: NDArray[np.float64]) -> NDArray[np.float64]:
-        """d objective / d theta at the theta of the last evaluation (scalar terms)."""
+                  rscale: NDArray[np.float64], S: NDArray[np.float64]
+                  ) -> NDArray[np.float64]:
+        """d objective / d theta at the theta of the last evaluation (scalar terms);
+        ``S`` holds inv(Omega) over Z (and X for REML) in its lower triangle."""
         q, p, T = self.q_rest, self.p, self.T
         rr = T[-1, -1] ** 2
         d = self.n - p if reml else self.n
-        e = np.zeros(T.shape[0])
-        e[-1] = T[-1, -1]
-        w2 = sla.solve_triangular(T, e, lower=True, trans="T", check_finite=False)
+        w2 = self._last_row_solve()
         beta, ur = -w2[q:q + p], -w2[:q]
         u1 = self._first_modes(theta, w2)[:, 0]
         lam1 = self.first.lam(theta)[0, 0]
@@ -247,21 +280,11 @@ class BlockedSolver(_FirstBlockSolver):
         zrr = (A[q + p, :q] - A[q:q + p, :q].T @ beta
                - np.bincount(self.idx, v * b1[self._level_of], minlength=q)
                - sym_lower_matvec(A, q, br))
-        # diag(Omega^{-1}) over Z: Omega_ZZ for ML, Omega without y for REML
-        m = q + p if reml else q
-        if m == 0:  # one grouping factor, ML: nothing after the first block
-            S = np.zeros((1, 1), order="F")
-        else:
-            S = self._Sinv.get(m)
-            if S is None:
-                S = self._Sinv[m] = np.empty((m, m), order="F")
-            S[:, :] = T[:m, :m]
-            S, info = dpotri(S, lower=1, overwrite_c=1)  # LAPACK: S = inv(LT LT')
         bx = self.C[:p, :, 0] if reml else np.empty((0, len(b1)))
         quad = level_quadform(self.ptr, self.idx, self.Csp[:, 0] * rscale[self.idx],
                               np.ascontiguousarray(bx), S, q)
         diag1 = (1.0 + quad) / self.L[:, 0, 0] ** 2
-        diagr = np.diag(S)[:q]
+        diagr = S.diagonal()[:q]
         grad = np.zeros(len(theta))
         t1 = int(self.first.tmpl[0, 0])
         grad[t1] = (_logdet_part(diag1, lam1) - 2.0 * d / rr * zr1 @ u1)
@@ -286,7 +309,8 @@ class CholmodSolver:
     name = "cholmod"
     has_gradient = False
 
-    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64]) -> None:
+    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64],
+                 XyXy: NDArray[np.float64]) -> None:
         from ._core._cholmod import SparseCholesky
 
         self.blocks = blocks
@@ -311,7 +335,7 @@ class CholmodSolver:
             self.indices[self.indptr[j]:self.indptr[j + 1]], j) for j in range(q)],
             dtype=np.int64)
         self.AZX = np.asarray(Z.T @ Xy)
-        self.AXX = Xy.T @ Xy
+        self.AXX = XyXy
         self._work = np.empty_like(A.data)
         self._vals = np.empty_like(A.data)
         self.chol = SparseCholesky(A)
@@ -366,17 +390,22 @@ class CholmodSolver:
         return beta, us, self.T[:p, :p].copy(), float(r * r)
 
 
-def make_solver(blocks: list[FactorBlock], Xy: NDArray[np.float64], solver: str = "auto"):
-    """Choose the solver from the structure (or honour an explicit choice)."""
+def make_solver(blocks: list[FactorBlock], Xy: NDArray[np.float64],
+                XyXy: NDArray[np.float64], solver: str = "auto"):
+    """Choose the solver from the structure (or honour an explicit choice).
+
+    ``XyXy`` is [X y]'[X y] (symmetric, Fortran order), computed once by the model.
+    """
     choices = ("auto", "dense", "blocked", "cholmod")
     if solver not in choices:
         raise ValueError(f"solver={solver!r} is not one of {choices}")
     if len(blocks) == 1 and solver in ("auto", "dense"):
-        return DenseSolver(blocks, Xy)
+        return DenseSolver(blocks, Xy, XyXy)
     if solver == "dense":
         raise ValueError(f"solver='dense' needs one grouping factor; this model has "
                          f"{len(blocks)}: {[b.group for b in blocks]}")
     if solver == "auto":
         nw = sum(b.nlevels * b.k for b in blocks[1:]) + Xy.shape[1]
         solver = "blocked" if nw <= DENSE_SCHUR_MAX else "cholmod"
-    return BlockedSolver(blocks, Xy) if solver == "blocked" else CholmodSolver(blocks, Xy)
+    cls = BlockedSolver if solver == "blocked" else CholmodSolver
+    return cls(blocks, Xy, XyXy)

@@ -50,3 +50,14 @@ def test_fit_same_with_and_without_fast_path(df):
     slow = mixedlm.lmm("y ~ 1 + {x * 1} + (1|g)", df).fit()  # formulaic path
     assert fast.objective == pytest.approx(slow.objective, rel=1e-12)
     np.testing.assert_allclose(fast.fixef.to_numpy(), slow.fixef.to_numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("eps, kept", [(1e-2, [0, 1, 2]), (1e-5, [0, 1, 2]),
+                                       (1e-9, [0, 1]), (0.0, [0, 1])])
+def test_full_rank_columns_near_collinear(eps, kept):
+    """Both routes (the Gram shortcut above GRAM_CLEAR, the QR pass below it)
+    apply lme4's rule: drop a column whose residual is under 1e-7 of its norm."""
+    rng = np.random.default_rng(5)
+    a, b, noise = rng.standard_normal((3, 500))
+    X = np.column_stack([a, 1e6 * b, a - 2.0 * b + eps * noise])
+    assert full_rank_columns(X).tolist() == kept

@@ -10,6 +10,7 @@ def objective_blocked(
     rlam: NDArray[np.float64], n: float, p: int, reml: bool,
     L: NDArray[np.float64], C: NDArray[np.float64], Csp: NDArray[np.float64],
     T: NDArray[np.float64], bs: NDArray[np.float64], Ct: NDArray[np.float64],
+    Sinv: NDArray[np.float64],
 ) -> float: ...
 def level_quadform(
     ptr: NDArray[np.int64], idx: NDArray[np.int32], bz: NDArray[np.float64],

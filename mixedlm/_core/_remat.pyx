@@ -76,17 +76,33 @@ def level_cross_dense(const int32_t[::1] codes, const double[:, ::1] z1,
     ndarray of shape (P, nlevels, K)
     """
     cdef Py_ssize_t n = codes.shape[0], k = z1.shape[1], p = xy.shape[1]
-    cdef Py_ssize_t i, j, c, l
+    cdef Py_ssize_t i, j, c, l, cur = -1
     cdef double v
     out_arr = np.zeros((p, nlevels, k), dtype=np.float64)
+    acc_arr = np.zeros(p * k, dtype=np.float64)
     cdef double[:, :, ::1] out = out_arr
+    cdef double[::1] acc = acc_arr
     with nogil:
-        for j in range(p):
-            for i in range(n):
+        # Rows of one level often come in runs (data sorted by group): sum a
+        # run in ``acc`` (P*K independent sums, no chain through memory) and
+        # add it to ``out`` when the level changes.
+        for i in range(n):
+            l = codes[i]
+            if l != cur:
+                if cur >= 0:
+                    for j in range(p):
+                        for c in range(k):
+                            out[j, cur, c] += acc[j * k + c]
+                            acc[j * k + c] = 0.0
+                cur = l
+            for j in range(p):
                 v = xy[i, j]
-                l = codes[i]
                 for c in range(k):
-                    out[j, l, c] += z1[i, c] * v
+                    acc[j * k + c] += z1[i, c] * v
+        if cur >= 0:
+            for j in range(p):
+                for c in range(k):
+                    out[j, cur, c] += acc[j * k + c]
     return out_arr
 
 
@@ -96,17 +112,20 @@ def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
     """Cross products of the first factor with the rest factors, stored by level.
 
     Rows are grouped by level with a counting sort (O(n)); within a level a
-    marker array over the q_rest columns merges repeated columns.
+    marker array over the q_rest columns merges repeated columns, and the
+    level's few entries are then put in column order by insertion sort.
 
     Returns
     -------
     ptr : ndarray of shape (nlevels + 1,), int64
     idx : ndarray of shape (nnz,), int32
-        Rest-column indices touched by each level (unsorted within a level).
+        Rest-column indices touched by each level, ascending within a level.
     val : ndarray of shape (nnz, K), float64
     """
     cdef Py_ssize_t n = codes.shape[0], k = z1.shape[1], R = cols.shape[1]
-    cdef Py_ssize_t i, t, a, c, l, col, nnz = 0, start
+    cdef Py_ssize_t i, t, a, c, l, col, nnz = 0, start, e
+    cdef int32_t key
+    cdef double v
     cdef int64_t[::1] count = np.zeros(nlevels + 1, dtype=np.int64)
     cdef int64_t[::1] order = np.empty(n, dtype=np.int64)
     cdef int64_t[::1] mark = np.full(max(q_rest, 1), -1, dtype=np.int64)
@@ -143,8 +162,54 @@ def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
                     for c in range(k):
                         val[pos[col], c] += vals[i, a] * z1[i, c]
             start = count[l]
+            # insertion sort of this level's entries by column (a few dozen)
+            for e in range(ptr[l] + 1, nnz):
+                key = idx[e]
+                t = e
+                while t > ptr[l] and idx[t - 1] > key:
+                    idx[t] = idx[t - 1]
+                    for c in range(k):
+                        v = val[t, c]; val[t, c] = val[t - 1, c]; val[t - 1, c] = v
+                    t -= 1
+                idx[t] = key
         ptr[nlevels] = nnz
     return ptr_arr, idx_arr[:nnz].copy(), val_arr[:nnz].copy()
+
+
+def column_incidence(const int64_t[::1] ptr, const int32_t[::1] idx, Py_ssize_t q_rest):
+    """The level-major entries of :func:`level_cross_sparse`, by rest column.
+
+    A stable counting sort of the entries by ``idx`` (O(nnz + q_rest)).
+
+    Returns
+    -------
+    cptr : ndarray of shape (q_rest + 1,), int64
+        Entries of column c are ``cent[cptr[c]:cptr[c+1]]``.
+    cent : ndarray of shape (nnz,), int64
+        Positions into ``idx``/``val``, in level order within each column.
+    lev : ndarray of shape (nnz,), int32
+        The level of each entry (by position).
+    """
+    cdef Py_ssize_t nl = ptr.shape[0] - 1, nnz = idx.shape[0], l, a, c
+    cptr_arr = np.zeros(q_rest + 1, dtype=np.int64)
+    cent_arr = np.empty(nnz, dtype=np.int64)
+    lev_arr = np.empty(nnz, dtype=np.int32)
+    fill_arr = np.empty(max(q_rest, 1), dtype=np.int64)
+    cdef int64_t[::1] cptr = cptr_arr, cent = cent_arr, fill = fill_arr
+    cdef int32_t[::1] lev = lev_arr
+    with nogil:
+        for a in range(nnz):
+            cptr[idx[a] + 1] += 1
+        for c in range(q_rest):
+            cptr[c + 1] += cptr[c]
+            fill[c] = cptr[c]
+        for l in range(nl):
+            for a in range(ptr[l], ptr[l + 1]):
+                lev[a] = <int32_t>l
+                c = idx[a]
+                cent[fill[c]] = a
+                fill[c] += 1
+    return cptr_arr, cent_arr, lev_arr
 
 
 def rest_gram(const int32_t[:, ::1] cols, const double[:, ::1] vals,
@@ -161,7 +226,12 @@ def rest_gram(const int32_t[:, ::1] cols, const double[:, ::1] vals,
     cdef Py_ssize_t i, a, b, j, ca, cb
     cdef double v
     out_arr = np.zeros((q_rest + p, q_rest + p), dtype=np.float64, order='F')
+    # Z_rest' [X y] gathered in a compact (P, q_rest) C-order array first: for
+    # one column of [X y] the scatter stays in one short row (in L1 cache),
+    # unlike one into the (large) out
+    zx_arr = np.zeros((p, max(q_rest, 1)), dtype=np.float64)
     cdef double[::1, :] out = out_arr
+    cdef double[:, ::1] zx = zx_arr
     with nogil:
         for i in range(n):
             for a in range(R):
@@ -175,5 +245,8 @@ def rest_gram(const int32_t[:, ::1] cols, const double[:, ::1] vals,
             for i in range(n):
                 v = xy[i, j]
                 for a in range(R):
-                    out[q_rest + j, cols[i, a]] += v * vals[i, a]
+                    zx[j, cols[i, a]] += v * vals[i, a]
+        for ca in range(q_rest):
+            for j in range(p):
+                out[q_rest + j, ca] = zx[j, ca]
     return out_arr
