@@ -23,8 +23,13 @@ from numpy.typing import NDArray
 from ._core._blocked import level_quadform, objective_blocked, sym_lower_matvec
 from ._core._chol import solve_lower_transposed
 from ._core._dense import objective_single
-from ._core._remat import (column_incidence, level_cross_dense, level_cross_sparse,
-                           level_gram, rest_gram)
+from ._core._remat import (
+    column_incidence,
+    level_cross_dense,
+    level_cross_sparse,
+    level_gram,
+    rest_gram,
+)
 from ._core._sparse import scale_csc
 from ._terms import FactorBlock
 

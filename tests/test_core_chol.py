@@ -35,7 +35,7 @@ def test_cholesky_matches_numpy_and_keeps_upper(n):
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("frac", [1.0, 0.5, 0.9])
 def test_cholesky_inverse_of_leading_block(n, frac):
-    m = max(1, int(round(frac * n)))
+    m = max(1, round(frac * n))
     A = spd(n, 1000 + n)
     W = A.copy(order="F")
     out = np.full((m, m), 7.0, order="F")
