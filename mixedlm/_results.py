@@ -59,7 +59,12 @@ class LinearMixedModelResults:
         self.solver = model.solver.name
         self.theta = optsum.final.copy()
         self.theta_names = list(model.theta_names)
-        self.objective = float(model.solver.objective(self.theta, self.reml))
+        last_theta, last_f = optsum.fitlog[-1] if optsum.fitlog else (None, None)
+        if last_theta is not None and np.array_equal(last_theta, self.theta):
+            # the solver still holds the factorization at the optimum
+            self.objective = float(last_f)
+        else:
+            self.objective = float(model.solver.objective(self.theta, self.reml))
         beta, us, RX, pwrss = model.solver.solution(self.theta)
         p = model.p
         d = self.nobs - p if self.reml else self.nobs

@@ -20,7 +20,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._core._blocked import level_quadform, objective_blocked, sym_lower_matvec
+from ._core._blocked import level_quadform, objective_blocked, residual_cross
 from ._core._chol import solve_lower_transposed
 from ._core._dense import objective_single
 from ._core._remat import (
@@ -278,13 +278,8 @@ class BlockedSolver(_FirstBlockSolver):
         lam1 = self.first.lam(theta)[0, 0]
         b1, br = lam1 * u1, rscale * ur
         # Z' r_hat = Z'y - Z'X beta - Z'Z b, from the stored blocks only
-        v = self.val[:, 0]
-        zr1 = (self.AZX[p, :, 0] - self.AZX[:p, :, 0].T @ beta - self.A11[:, 0, 0] * b1
-               - np.bincount(self._level_of, v * br[self.idx], minlength=len(b1)))
-        A = self.A22
-        zrr = (A[q + p, :q] - A[q:q + p, :q].T @ beta
-               - np.bincount(self.idx, v * b1[self._level_of], minlength=q)
-               - sym_lower_matvec(A, q, br))
+        zr1, zrr = residual_cross(self.A11, self.AZX, self.ptr, self.idx, self.val, self.A22,
+                                  q, np.ascontiguousarray(beta), b1, br)
         bx = self.C[:p, :, 0] if reml else np.empty((0, len(b1)))
         quad = level_quadform(self.ptr, self.idx, self.Csp[:, 0] * rscale[self.idx],
                               np.ascontiguousarray(bx), S, q)

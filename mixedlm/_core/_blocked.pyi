@@ -16,5 +16,10 @@ def level_quadform(
     ptr: NDArray[np.int64], idx: NDArray[np.int32], bz: NDArray[np.float64],
     bx: NDArray[np.float64], Sinv: NDArray[np.float64], q_rest: int,
 ) -> NDArray[np.float64]: ...
+def residual_cross(
+    A11: NDArray[np.float64], AZX: NDArray[np.float64], ptr: NDArray[np.int64],
+    idx: NDArray[np.int32], val: NDArray[np.float64], A22: NDArray[np.float64],
+    q_rest: int, beta: NDArray[np.float64], b1: NDArray[np.float64], br: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def sym_lower_matvec(A: NDArray[np.float64], m: int, x: NDArray[np.float64]
                      ) -> NDArray[np.float64]: ...

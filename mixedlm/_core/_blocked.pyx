@@ -304,6 +304,44 @@ def level_quadform(const int64_t[::1] ptr, const int32_t[::1] idx,
     return out_arr
 
 
+def residual_cross(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
+                   const int64_t[::1] ptr, const int32_t[::1] idx, const double[:, ::1] val,
+                   const double[::1, :] A22, Py_ssize_t q_rest, const double[::1] beta,
+                   const double[::1] b1, const double[::1] br):
+    """Z' r for the residual r = y - X beta - Z b, from the stored blocks (scalar terms).
+
+    ``b1`` (nl,) are the first factor's effects, ``br`` (q_rest,) the rest's.
+    The rest-rest product uses only A22's lower triangle (BLAS ``dsymv``).
+
+    Returns
+    -------
+    zr1 : ndarray of shape (nl,)
+        Z1' r per level: AZX[p, l] - AZX[:p, l] @ beta - A11[l] b1[l] - A1r_l @ br.
+    zrr : ndarray of shape (q_rest,)
+        Z_rest' r: A22[q+p, :q] - A22[q:q+p, :q].T @ beta - A1r.T @ b1 - A_rr @ br.
+    """
+    cdef Py_ssize_t nl = A11.shape[0], p = beta.shape[0], l, a, j, c
+    cdef double acc
+    zr1_arr = np.empty(nl, dtype=np.float64)
+    zrr_arr = sym_lower_matvec(A22, q_rest, br)
+    cdef double[::1] zr1 = zr1_arr, zrr = zrr_arr
+    with nogil:
+        for c in range(q_rest):
+            acc = A22[q_rest + p, c]
+            for j in range(p):
+                acc = acc - A22[q_rest + j, c] * beta[j]
+            zrr[c] = acc - zrr[c]
+        for l in range(nl):
+            acc = AZX[p, l, 0] - A11[l, 0, 0] * b1[l]
+            for j in range(p):
+                acc = acc - AZX[j, l, 0] * beta[j]
+            for a in range(ptr[l], ptr[l + 1]):
+                acc = acc - val[a, 0] * br[idx[a]]
+                zrr[idx[a]] -= val[a, 0] * b1[l]
+            zr1[l] = acc
+    return zr1_arr, zrr_arr
+
+
 def sym_lower_matvec(const double[::1, :] A, Py_ssize_t m, const double[::1] x):
     """y = S x for the symmetric m x m leading block S of A (lower triangle stored).
 
