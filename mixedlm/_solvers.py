@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from ._core._blocked import level_quadform, objective_blocked, residual_cross
 from ._core._chol import solve_lower_transposed
+from ._core._merge import merge_level_pairs
 from ._core._dense import objective_single
 from ._core._remat import (
     column_incidence,
@@ -32,6 +33,12 @@ from ._core._remat import (
 )
 from ._core._sparse import scale_csc
 from ._terms import FactorBlock
+
+#: Class-merged level pairs (``_core._merge``) are built when the merge scratch
+#: (classes x rest columns) stays under this many entries (64 MiB of int64 x 2)
+#: and there are at most this fraction as many classes as levels.
+MERGE_SCRATCH_MAX = 1 << 22
+MERGE_CLASS_FRACTION = 0.5
 
 #: Largest dense Schur complement (rest random effects + p + 1) the "auto"
 #: choice hands to the blocked dense solver (128 MiB of float64).
@@ -51,6 +58,19 @@ def rest_columns(blocks: list[FactorBlock], n: int
         return np.empty((n, 0), np.int32), np.empty((n, 0))
     return (np.ascontiguousarray(np.column_stack(cols).astype(np.int32)),
             np.ascontiguousarray(np.column_stack(vals)))
+
+
+def rest_gram_lower(cols: NDArray[np.int32], vals: NDArray[np.float64], q: int
+                    ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
+    """Lower triangle of Z_rest'Z_rest by column (CSC: indptr, rows, values)."""
+    n, R = cols.shape
+    if R == 0:
+        return np.zeros(q + 1, np.int64), np.empty(0, np.int32), np.empty(0)
+    Z = sp.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, n * R + 1, R)), shape=(n, q))
+    G = sp.tril((Z.T @ Z).tocsc()).tocsc()
+    G.sort_indices()
+    return (G.indptr.astype(np.int64), G.indices.astype(np.int32),
+            np.ascontiguousarray(G.data, dtype=np.float64))
 
 
 def column_layout(blocks: list[FactorBlock]
@@ -213,6 +233,7 @@ class BlockedSolver(_FirstBlockSolver):
                                                           self.q_rest)
         self.A22 = rest_gram(cols, vals, Xy, self.q_rest)
         self.A22[self.q_rest:, self.q_rest:] = XyXy
+        self._XyXy = XyXy
         nw = self.q_rest + P
         self.L = np.empty((nl, k, k))
         self.C = np.empty((P, nl, k))
@@ -230,6 +251,28 @@ class BlockedSolver(_FirstBlockSolver):
                                                                 self.q_rest)
         self._Sinv: dict[int, NDArray[np.float64]] = {}
         self._no_inverse = np.zeros((0, 0), order="F")
+        self._merged = None
+        if self.has_gradient:
+            q = self.q_rest
+            self._gram = rest_gram_lower(cols, vals, q)
+            self._AXr = np.ascontiguousarray(self.A22[q:, :q].T)
+            self._merged = self._merge_pairs()
+            if self._merged is not None:  # the merged path reads no dense A_WW
+                self.A22 = np.zeros((0, 0), order="F")
+
+    def _merge_pairs(self, force: bool = False) -> tuple | None:
+        """Level pairs merged by weight class (``_core._merge``), or None when
+        the classes would not pay (about as many classes as levels) or the
+        merge scratch would be too large; ``force`` skips both checks."""
+        a11, cls = np.unique(self.A11[:, 0, 0], return_inverse=True)
+        nclass = len(a11)
+        if not force and (nclass * self.q_rest > MERGE_SCRATCH_MAX
+                          or nclass > MERGE_CLASS_FRACTION * len(cls)):
+            return None
+        merged = merge_level_pairs(self.ptr, self.idx, self.val, cls.astype(np.int32),
+                                   nclass, self.AZX, self.q_rest, *self._gram)
+        XX = np.asfortranarray(self._XyXy)
+        return (*merged, np.ascontiguousarray(a11), self._AXr, XX)
 
     def objective(self, theta: NDArray[np.float64], reml: bool,
                   grad: NDArray[np.float64] | None = None) -> float:
@@ -248,7 +291,7 @@ class BlockedSolver(_FirstBlockSolver):
                                 self.first.lam(theta), self.q_rest, self.all_scalar,
                                 rscale, start, width, loff, lams,
                                 float(self.n), self.p, reml, self.L, self.C, self.Csp,
-                                self._Tpad, self._bs, self._Ct, Sinv)
+                                self._Tpad, self._bs, self._Ct, Sinv, self._merged)
         if grad is not None:
             grad[:] = self._gradient(theta, reml, rscale, Sinv) if np.isfinite(obj) else np.nan
         return obj
@@ -278,8 +321,8 @@ class BlockedSolver(_FirstBlockSolver):
         lam1 = self.first.lam(theta)[0, 0]
         b1, br = lam1 * u1, rscale * ur
         # Z' r_hat = Z'y - Z'X beta - Z'Z b, from the stored blocks only
-        zr1, zrr = residual_cross(self.A11, self.AZX, self.ptr, self.idx, self.val, self.A22,
-                                  q, np.ascontiguousarray(beta), b1, br)
+        zr1, zrr = residual_cross(self.A11, self.AZX, self.ptr, self.idx, self.val,
+                                  *self._gram, self._AXr, np.ascontiguousarray(beta), b1, br)
         bx = self.C[:p, :, 0] if reml else np.empty((0, len(b1)))
         quad = level_quadform(self.ptr, self.idx, self.Csp[:, 0] * rscale[self.idx],
                               np.ascontiguousarray(bx), S, q)

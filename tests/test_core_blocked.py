@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import mixedlm
+from mixedlm import _solvers
 
 RTOL = 1e-10  # objective vs the oracle: both are direct factorizations
 GRAD_RTOL, GRAD_ATOL = 1e-5, 1e-6
@@ -120,3 +121,88 @@ def test_blocked_single_factor_matches_oracle(case, sim_df):
         for reml in (False, True):
             assert m.objective(th, reml) == pytest.approx(oracle.objective(m, th, reml),
                                                           rel=RTOL)
+
+
+# ---------------------------------------------------------------------------
+# Class-merged level pairs (``_core._merge``): the scalar fast path's input
+# ---------------------------------------------------------------------------
+
+SCALAR_CASES = ["nested", "crossed_scalar", "crossed_small", "three_factors",
+                "interaction_crossed", "no_fixed"]
+
+
+def _scalar_model(case, sim_df, slope=False):
+    formula = oracle.MULTI_FACTOR[case][0]
+    if slope:  # a scalar slope term first: A11 = sum x^2, a class per level
+        formula = formula.replace("(1|g)", "(0 + x|g)")
+    m = mixedlm.lmm(formula, sim_df, solver="blocked")
+    assert m.solver.has_gradient
+    return m
+
+
+@pytest.mark.parametrize("case", SCALAR_CASES)
+def test_merged_pairs_match_dense_class_sums(case, sim_df):
+    """Every merged entry is the sum over its class's levels of the level products."""
+    m = _scalar_model(case, sim_df)
+    s = m.solver
+    assert s._merged is not None
+    pptr, prow, pcls, pval, xptr, xcls, xval, a11, AXr, XX = s._merged
+    q, nl = s.q_rest, len(s.ptr) - 1
+    Zr = oracle.dense_z(m)[:, nl:]  # the rest columns (the first factor is scalar)
+    gram = np.zeros((q, q))
+    for c in range(q):  # the stream's extra class: Z_rest'Z_rest, lower triangle
+        e = slice(pptr[c], pptr[c + 1])
+        mine = pcls[e] == len(a11)
+        np.add.at(gram[:, c], prow[e][mine], pval[e][mine])
+    np.testing.assert_allclose(gram, np.tril(Zr.T @ Zr), rtol=1e-13, atol=1e-12)
+    Xy = np.column_stack([m.X, m.y])
+    np.testing.assert_allclose(AXr, Zr.T @ Xy, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(XX, Xy.T @ Xy, rtol=1e-12, atol=1e-10)
+    cls = np.searchsorted(a11, s.A11[:, 0, 0])
+    V = np.zeros((nl, q))  # dense level x rest-column cross products
+    for lv in range(nl):
+        sl = slice(s.ptr[lv], s.ptr[lv + 1])
+        V[lv, s.idx[sl]] = s.val[sl, 0]
+    for k in range(len(a11)):
+        Vk = V[cls == k]
+        want_pairs = np.tril(Vk.T @ Vk)
+        want_x = s.AZX[:, cls == k, 0] @ Vk  # (P, q)
+        got_pairs, got_x = np.zeros((q, q)), np.zeros_like(want_x)
+        for c in range(q):
+            e = slice(pptr[c], pptr[c + 1])
+            mine = pcls[e] == k
+            np.add.at(got_pairs[:, c], prow[e][mine], pval[e][mine])
+            ex = slice(xptr[c], xptr[c + 1])
+            got_x[:, c] = xval[ex][xcls[ex] == k].sum(axis=0)
+        np.testing.assert_allclose(got_pairs, want_pairs, rtol=1e-13, atol=1e-12)
+        np.testing.assert_allclose(got_x, want_x, rtol=1e-13, atol=1e-12)
+    assert np.all(np.diff(pptr) >= 0) and pptr[-1] == len(prow)
+    assert np.all(prow >= np.repeat(np.arange(q), np.diff(pptr)))  # lower triangle
+
+
+@pytest.mark.parametrize("reml", [False, True], ids=["ML", "REML"])
+@pytest.mark.parametrize("slope", [False, True], ids=["intercept", "slope"])
+@pytest.mark.parametrize("case", SCALAR_CASES)
+def test_merged_and_level_paths_agree(case, slope, reml, sim_df, monkeypatch):
+    """Objective and gradient with and without the merged pairs, and the oracle."""
+    plain = _scalar_model(case, sim_df, slope)
+    if slope and plain.solver.first.group == "g":  # A11 = sum x^2: a class per level
+        assert plain.solver._merged is None
+    monkeypatch.setattr(_solvers, "MERGE_CLASS_FRACTION", np.inf)
+    merged = _scalar_model(case, sim_df, slope)
+    assert merged.solver._merged is not None and merged.solver.A22.size == 0
+    monkeypatch.setattr(_solvers, "MERGE_SCRATCH_MAX", -1)
+    level = _scalar_model(case, sim_df, slope)
+    assert level.solver._merged is None and level.solver.A22.size > 0
+    rng = np.random.default_rng(99)
+    for th in [level.theta0(), oracle.random_theta(level, rng), oracle.random_theta(level, rng)]:
+        g1, g2 = np.empty(level.ntheta), np.empty(level.ntheta)
+        f1 = merged.solver.objective(th, reml, g1)
+        f2 = level.solver.objective(th, reml, g2)
+        assert f1 == pytest.approx(f2, rel=1e-12)
+        assert f1 == pytest.approx(oracle.objective(level, th, reml), rel=RTOL)
+        np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-9)
+        b1, u1, _, r1 = merged.solver.solution(th)
+        b2, u2, _, r2 = level.solver.solution(th)
+        np.testing.assert_allclose(b1, b2, rtol=1e-10, atol=1e-12)
+        assert r1 == pytest.approx(r2, rel=1e-12)

@@ -38,7 +38,7 @@ Storage layout
 import numpy as np
 cimport numpy as cnp
 from libc.math cimport log, sqrt, M_PI
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t, int64_t
 from scipy.linalg.cython_blas cimport dsymv, dsyrk
@@ -148,6 +148,72 @@ cdef int _eliminate_scalar(const double[:, :, ::1] A11, const double[:, :, ::1] 
         memcpy(Tp + c * ld + c, Ap + c * nw + c, (nw - c) * sizeof(double))
     return 0
 
+cdef int _eliminate_merged(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
+                           const int64_t[::1] ptr, const double[:, ::1] val,
+                           double lam, const double[::1] rscale,
+                           int qr, int P, double[:, :, ::1] L, double[:, :, ::1] C,
+                           double[:, ::1] Csp, double[::1, :] T,
+                           const int64_t[::1] pptr, const int32_t[::1] prow,
+                           const int32_t[::1] pcls, const double[::1] pval,
+                           const int64_t[::1] xptr, const int32_t[::1] xcls,
+                           const double[:, ::1] xval, const double[::1] cls_a11,
+                           const double[:, ::1] AXr, const double[::1, :] XX,
+                           double* w, double* logdet) noexcept nogil:
+    """The scalar fast path on class-merged level pairs (``_merge``).
+
+    Pass 1, over levels: L_l, C[:, l] and Csp (kept for the solution and the
+    gradient). Then one weight per class, w_k = lam^2 / (lam^2 A11_k + 1)
+    (and w = -1 for the Z_rest'Z_rest entries, which the stream carries as
+    the last class), and column by column: T[c:qr, c] = 0, T[qr:, c] =
+    rs[c] AXr[c], then the column's merged entries are streamed in storage
+    order (rows -= w_k v rs[row] rs[c]; [X y] rows -= rs[c] w_k xval), so
+    that T = S (A_WW - sum_l B_l' B_l) S with S = diag(rscale, 1). The [X y]
+    corner is copied from ``XX``. ``w`` is nclass + 1 scratch.
+    """
+    cdef Py_ssize_t nw = T.shape[1], nl = A11.shape[0], ncls = cls_a11.shape[0]
+    cdef Py_ssize_t l, a, j, c, e, k
+    cdef Py_ssize_t ld = T.shape[0]  # padded leading dimension
+    cdef double m, f, sc, wk
+    cdef double* Tp = &T[0, 0]
+    cdef double* col
+    cdef double* colx
+    cdef const double* xv
+    cdef const double* rs = &rscale[0] if qr > 0 else NULL
+    for l in range(nl):
+        m = lam * lam * A11[l, 0, 0] + 1.0
+        L[l, 0, 0] = sqrt(m)
+        logdet[0] += log(m)
+        f = lam / L[l, 0, 0]
+        for j in range(P):
+            C[j, l, 0] = f * AZX[j, l, 0]
+        for a in range(ptr[l], ptr[l + 1]):
+            Csp[a, 0] = f * val[a, 0]
+    for k in range(ncls):
+        w[k] = lam * lam / (lam * lam * cls_a11[k] + 1.0)
+    w[ncls] = -1.0
+    for c in range(qr):
+        col = Tp + c * ld
+        sc = rs[c]
+        # NumPy: T[c:qr, c] = 0; T[qr:, c] = rscale[c] * AXr[c]
+        memset(col + c, 0, (qr - c) * sizeof(double))
+        colx = col + qr
+        for j in range(P):
+            colx[j] = AXr[c, j] * sc
+        # NumPy: T[prow, c] -= w[pcls] * pval * rscale[prow] * sc  (entries of column c)
+        for e in range(pptr[c], pptr[c + 1]):
+            col[prow[e]] -= w[pcls[e]] * pval[e] * rs[prow[e]] * sc
+        # NumPy: T[qr:, c] -= sc * (w[xcls] @ xval)  (entries of column c)
+        for e in range(xptr[c], xptr[c + 1]):
+            wk = w[xcls[e]] * sc
+            xv = &xval[e, 0]
+            for j in range(P):
+                colx[j] -= wk * xv[j]
+    # columns of [X y]: NumPy: T[qr:, qr:] = XX (lower triangle)
+    for c in range(P):
+        memcpy(Tp + (qr + c) * ld + qr + c, &XX[c, c], (P - c) * sizeof(double))
+    return 0
+
+
 def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                       const int64_t[::1] ptr, const int32_t[::1] idx,
                       const double[:, ::1] val, const int64_t[::1] cptr,
@@ -160,7 +226,8 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                       double n, Py_ssize_t p, bint reml,
                       double[:, :, ::1] L, double[:, :, ::1] C,
                       double[:, ::1] Csp, double[::1, :] T,
-                      double[::1] bs, double[:, ::1] Ct, double[::1, :] Sinv):
+                      double[::1] bs, double[:, ::1] Ct, double[::1, :] Sinv,
+                      merged=None):
     """Profiled deviance (ML) or REML criterion for several grouping factors.
 
     When ``Sinv`` has m > 0 columns, the inverse of the leading m x m block
@@ -168,6 +235,13 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     the gradient: X = inv(LT[:m, :m]) comes out of the factorization
     (``_chol.chol_inv_lead``) and ``_chol.lauum_rec`` forms X'X. Give a
     (0, 0) array otherwise.
+
+    ``merged``, for the scalar fast path, is the tuple ``(pptr, prow, pcls,
+    pval, xptr, xcls, xval, cls_a11, AXr, XX)``: the output of
+    ``_merge.merge_level_pairs``, the A11 value of each class, A_WW's [X y]
+    rows by rest column ((q_rest, P), C order) and its [X y] corner ((P, P),
+    Fortran). ``A22``, ``cptr``/``cent``/``lev`` and ``bs``/``Ct`` are then
+    not read (A22 may be empty).
 
     Returns
     -------
@@ -188,12 +262,26 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     if tmp == NULL:
         raise MemoryError()
     fast = all_scalar and k == 1
+    cdef const int64_t[::1] pptr, xptr
+    cdef const int32_t[::1] prow, pcls, xcls
+    cdef const double[::1] pval, cls_a11
+    cdef const double[:, ::1] xval, AXr
+    cdef const double[::1, :] XX
+    cdef bint use_merged = fast and merged is not None
+    cdef double[::1] wcls
+    if use_merged:
+        pptr, prow, pcls, pval, xptr, xcls, xval, cls_a11, AXr, XX = merged
+        wcls = np.empty(cls_a11.shape[0] + 1)
     if m_inv > nw or (m_inv > 0 and ld_inv < m_inv):
         free(tmp)
         raise ValueError(f"Sinv must be (ld >= m, m) with m <= {nw}")
     try:
         with nogil:
-            if fast:
+            if use_merged:
+                _eliminate_merged(A11, AZX, ptr, val, lam1[0, 0], rscale, qr, P, L, C,
+                                  Csp, T, pptr, prow, pcls, pval, xptr, xcls, xval,
+                                  cls_a11, AXr, XX, &wcls[0], &logdet_z)
+            elif fast:
                 _eliminate_scalar(A11, AZX, ptr, idx, val, cptr, cent, lev, A22, lam1[0, 0],
                                   rscale, qr, P, L, C, Csp, T, &Ct[0, 0], &bs[0], &logdet_z)
             else:
@@ -306,31 +394,40 @@ def level_quadform(const int64_t[::1] ptr, const int32_t[::1] idx,
 
 def residual_cross(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                    const int64_t[::1] ptr, const int32_t[::1] idx, const double[:, ::1] val,
-                   const double[::1, :] A22, Py_ssize_t q_rest, const double[::1] beta,
+                   const int64_t[::1] gptr, const int32_t[::1] grow, const double[::1] gval,
+                   const double[:, ::1] AXr, const double[::1] beta,
                    const double[::1] b1, const double[::1] br):
     """Z' r for the residual r = y - X beta - Z b, from the stored blocks (scalar terms).
 
-    ``b1`` (nl,) are the first factor's effects, ``br`` (q_rest,) the rest's.
-    The rest-rest product uses only A22's lower triangle (BLAS ``dsymv``).
+    ``b1`` (nl,) are the first factor's effects, ``br`` (q_rest,) the rest's;
+    ``gptr``/``grow``/``gval`` the lower triangle of Z_rest'Z_rest by column
+    (CSC) and ``AXr`` (q_rest, P) its cross products with [X y].
 
     Returns
     -------
     zr1 : ndarray of shape (nl,)
         Z1' r per level: AZX[p, l] - AZX[:p, l] @ beta - A11[l] b1[l] - A1r_l @ br.
     zrr : ndarray of shape (q_rest,)
-        Z_rest' r: A22[q+p, :q] - A22[q:q+p, :q].T @ beta - A1r.T @ b1 - A_rr @ br.
+        Z_rest' r: AXr[:, p] - AXr[:, :p] @ beta - A1r.T @ b1 - A_rr @ br.
     """
-    cdef Py_ssize_t nl = A11.shape[0], p = beta.shape[0], l, a, j, c
+    cdef Py_ssize_t nl = A11.shape[0], p = beta.shape[0], q = AXr.shape[0], l, a, j, c, e, r
     cdef double acc
     zr1_arr = np.empty(nl, dtype=np.float64)
-    zrr_arr = sym_lower_matvec(A22, q_rest, br)
+    zrr_arr = np.empty(q, dtype=np.float64)
     cdef double[::1] zr1 = zr1_arr, zrr = zrr_arr
     with nogil:
-        for c in range(q_rest):
-            acc = A22[q_rest + p, c]
+        for c in range(q):
+            acc = AXr[c, p]
             for j in range(p):
-                acc = acc - A22[q_rest + j, c] * beta[j]
-            zrr[c] = acc - zrr[c]
+                acc = acc - AXr[c, j] * beta[j]
+            zrr[c] = acc
+        # NumPy: zrr -= A_rr @ br, A_rr symmetric from its lower triangle
+        for c in range(q):
+            for e in range(gptr[c], gptr[c + 1]):
+                r = grow[e]
+                zrr[r] -= gval[e] * br[c]
+                if r != c:
+                    zrr[c] -= gval[e] * br[r]
         for l in range(nl):
             acc = AZX[p, l, 0] - A11[l, 0, 0] * b1[l]
             for j in range(p):
