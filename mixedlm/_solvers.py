@@ -22,8 +22,8 @@ from numpy.typing import NDArray
 
 from ._core._blocked import level_quadform, objective_blocked, residual_cross
 from ._core._chol import solve_lower_transposed
-from ._core._merge import merge_level_pairs
 from ._core._dense import objective_single
+from ._core._merge import merge_level_pairs
 from ._core._remat import (
     column_incidence,
     level_cross_dense,

@@ -206,3 +206,5 @@ def test_merged_and_level_paths_agree(case, slope, reml, sim_df, monkeypatch):
         b2, u2, _, r2 = level.solver.solution(th)
         np.testing.assert_allclose(b1, b2, rtol=1e-10, atol=1e-12)
         assert r1 == pytest.approx(r2, rel=1e-12)
+        for a, b in zip(u1, u2):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)

@@ -72,7 +72,8 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     cdef int64_t[::1] mark = np.full(max(q_rest, 1), -1, dtype=np.int64)
     cdef double[::1] acc = np.zeros(max(q_rest, 1), dtype=np.float64)
     cdef double[::1] accx = np.zeros(max(P, 1), dtype=np.float64)
-    cdef int32_t[::1] touched = np.empty(max(q_rest, 1), dtype=np.int32)
+    # one spare slot: the branch-free append writes before it knows the row is new
+    cdef int32_t[::1] touched = np.empty(q_rest + 1, dtype=np.int32)
     cdef Py_ssize_t ntouch
     with nogil:
         for l in range(nl):
@@ -106,9 +107,10 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                     b = cent[t1]
                     l = clev[t1]
                     for a in range(b, ptr[l + 1]):
-                        if mark[idx[a]] != g:
-                            mark[idx[a]] = g
-                            npair += 1
+                        # branch-free: whether a row is new to the group is unpredictable
+                        r = idx[a]
+                        npair += mark[r] != g
+                        mark[r] = g
                     t1 += 1
                 nx += 1
                 t0 = t1
@@ -148,10 +150,9 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                     vb = val[b, 0]
                     for a in range(b, ptr[l + 1]):
                         r = idx[a]
-                        if mark[r] != g:
-                            mark[r] = g
-                            touched[ntouch] = <int32_t>r
-                            ntouch += 1
+                        touched[ntouch] = <int32_t>r  # kept only if the row is new
+                        ntouch += mark[r] != g
+                        mark[r] = g
                         acc[r] += val[a, 0] * vb
                     for j in range(P):
                         accx[j] += AZX[j, l, 0] * vb
