@@ -148,10 +148,13 @@ class LinearMixedModel:
         return self.solver.objective(self._check_theta(theta), bool(reml))
 
     def gradient(self, theta: ArrayLike, reml: bool = False) -> NDArray[np.float64]:
-        """Analytic gradient of :meth:`objective` (single grouping factor only)."""
+        """Analytic gradient of :meth:`objective`: one grouping factor (any terms), or
+        several factors with scalar terms only (the dense and blocked solvers)."""
         if not self.solver.has_gradient:
             raise NotImplementedError(f"the {self.solver.name!r} solver has no analytic "
-                                      "gradient; it is available for one grouping factor")
+                                      "gradient for this model; it is available for one "
+                                      "grouping factor, or for scalar terms on the blocked "
+                                      "solver")
         g = np.empty(self.ntheta)
         self.solver.objective(self._check_theta(theta), bool(reml), g)
         return g

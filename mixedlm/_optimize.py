@@ -1,8 +1,9 @@
 """The fit driver: minimise the profiled objective over theta.
 
-One grouping factor: L-BFGS-B (SciPy) with the analytic gradient of the dense
-solver. Several factors: BOBYQA from nlopt, the derivative-free algorithm that
-lme4 and MixedModels.jl use, with MixedModels.jl's initial steps.
+Whenever the solver has an analytic gradient (one grouping factor, or scalar
+terms on the blocked solver): L-BFGS-B (SciPy), with the diagonal entries of
+theta on the log scale. Otherwise: BOBYQA from nlopt, the derivative-free
+algorithm that lme4 and MixedModels.jl use, with MixedModels.jl's initial steps.
 """
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ LBFGSB_OPTIONS = {"ftol": 1e-12, "gtol": 1e-6, "maxiter": 1000, "maxls": 40}
 #: A line search that stalls (L-BFGS-B's "ABNORMAL") counts as converged when the
 #: projected gradient at the best point is below this (objective units).
 PROJECTED_GRADIENT_TOL = 1e-3
+#: With a gradient, the diagonal entries of theta (bounded below by 0) are
+#: optimised on the log scale: the profiled deviance is closer to quadratic
+#: there (measured: InstEval 8 and 15 evaluations against 11 and 21 on theta
+#: itself). A diagonal that ends below LOG_SCALE_SWITCH (a fit heading for a
+#: variance of 0) is finished on the linear scale.
+LOG_SCALE_SWITCH = 0.05
+#: Consecutive evaluations without improvement that end a run (see _lbfgsb).
+STALL_EVALS = 2
 BOBYQA_TOLERANCES = {"ftol_abs": 1e-8, "ftol_rel": 1e-12, "xtol_abs": 1e-10}
 
 
@@ -29,15 +38,83 @@ class _Evaluator:
 
     def __init__(self, fn: Callable, verbose: bool) -> None:
         self.fn, self.verbose, self.log = fn, verbose, []
+        self.last: tuple | None = None
 
     def __call__(self, theta: NDArray[np.float64], grad: NDArray[np.float64] | None = None
                  ) -> float:
         theta = np.array(theta, dtype=np.float64)
+        if (self.last is not None and grad is not None and self.last[2] is not None
+                and np.array_equal(theta, self.last[0])):
+            # the same point again (a restart from the best point): no new evaluation
+            grad[:] = self.last[2]
+            return self.last[1]
         f = float(self.fn(theta, grad))
+        self.last = (theta, f, None if grad is None else grad.copy())
         self.log.append((theta, f))
         if self.verbose:
             print(f"f_{len(self.log)}: {f:.5f}, [{', '.join(repr(float(t)) for t in theta)}]")
         return f
+
+
+class _Stop(Exception):
+    """Ends an L-BFGS-B run from inside the objective (see :func:`_lbfgsb`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float64],
+            logscale: NDArray[np.bool_]) -> tuple[str, bool]:
+    """L-BFGS-B from ``theta0``, on log(theta) for the entries flagged ``logscale``
+    (diagonals of relative covariance factors, bounded below by 0) and on theta
+    itself for the others. ``ev`` always sees theta.
+
+    Returns L-BFGS-B's message and success flag, or ``("switch", False)`` when a
+    log-scale entry was about to go below LOG_SCALE_SWITCH (the caller then
+    finishes on the linear scale), or ``("stalled", False)`` when, at a best
+    point whose projected gradient is already within PROJECTED_GRADIENT_TOL,
+    STALL_EVALS evaluations in a row did not improve the objective by a
+    relative 1e-13: the line search is then probing rounding noise around a
+    converged point (the caller checks the projected gradient there).
+    """
+    best = [np.inf]
+    best_pg = [np.inf]
+    stall = [0]
+
+    def theta_of(u: NDArray[np.float64]) -> NDArray[np.float64]:
+        th = u.copy()
+        th[logscale] = np.exp(u[logscale])
+        return th
+
+    def fun(u: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        th = theta_of(u)
+        if np.any(th[logscale] < LOG_SCALE_SWITCH):
+            raise _Stop("switch")
+        g = np.empty(len(u))
+        f = ev(th, g)
+        g[logscale] *= th[logscale]  # chain rule: d/du = theta d/dtheta
+        if not np.isfinite(best[0]) or f < best[0] - 1e-13 * abs(best[0]):
+            best[0], stall[0] = f, 0
+            # projected on the bounds: is the best point already stationary?
+            at_bound = ~logscale & (th <= lower) & (g > 0)
+            best_pg[0] = float(np.max(np.abs(np.where(at_bound, 0.0, g)), initial=0.0))
+        elif best_pg[0] <= PROJECTED_GRADIENT_TOL:
+            stall[0] += 1
+            if stall[0] >= STALL_EVALS:
+                raise _Stop("stalled")
+        return f, g
+
+    u0 = theta0.copy()
+    u0[logscale] = np.log(theta0[logscale])
+    bounds = [(None, None) if lg else (lo if np.isfinite(lo) else None, None)
+              for lg, lo in zip(logscale, lower)]
+    try:
+        res = so.minimize(fun, u0, jac=True, method="L-BFGS-B", bounds=bounds,
+                          options=LBFGSB_OPTIONS)
+    except _Stop as stop:
+        return stop.reason, False
+    return str(res.message), bool(res.success)
 
 
 def optimize_theta(fn: Callable, x0: NDArray[np.float64], lower: NDArray[np.float64],
@@ -51,18 +128,17 @@ def optimize_theta(fn: Callable, x0: NDArray[np.float64], lower: NDArray[np.floa
     if use_gradient:
         opt = OptSummary("L-BFGS-B", x0.copy(), lower.copy(), reml=reml,
                          tolerances=dict(LBFGSB_OPTIONS))
-
-        def fun(x: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-            g = np.empty(len(x))
-            return ev(x, g), g
-
-        bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-        res = so.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                          options=LBFGSB_OPTIONS)
-        opt.returnvalue = str(res.message)
-        opt.converged = bool(res.success)
-        if not res.success:
+        logscale = (lower == 0.0) & (x0 >= LOG_SCALE_SWITCH)
+        message, success = _lbfgsb(ev, x0, lower, logscale)
+        if message == "switch":
+            # heading for a variance of 0 (a singular fit): finish on the linear
+            # scale, where theta = 0 is a point, from the best theta so far
             best = min(ev.log, key=lambda t: t[1])[0]
+            message, success = _lbfgsb(ev, best, lower, np.zeros_like(logscale))
+        best = min(ev.log, key=lambda t: t[1])[0]
+        opt.returnvalue = message
+        opt.converged = success
+        if not success:
             g = np.empty(len(best))
             fn(best, g)
             pg = np.where((best <= lower) & (g > 0), 0.0, g)  # projected on the bounds

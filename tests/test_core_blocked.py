@@ -191,7 +191,7 @@ def test_merged_and_level_paths_agree(case, slope, reml, sim_df, monkeypatch):
     monkeypatch.setattr(_solvers, "MERGE_CLASS_FRACTION", np.inf)
     merged = _scalar_model(case, sim_df, slope)
     assert merged.solver._merged is not None and merged.solver.A22.size == 0
-    monkeypatch.setattr(_solvers, "MERGE_SCRATCH_MAX", -1)
+    monkeypatch.setattr(_solvers, "MERGE_MAX_LEVEL_PAIRS", -1)
     level = _scalar_model(case, sim_df, slope)
     assert level.solver._merged is None and level.solver.A22.size > 0
     rng = np.random.default_rng(99)

@@ -53,3 +53,50 @@ class Objective:
 
     def time_objective(self, case):
         self.model.objective(self.theta)
+
+
+class Gradient:
+    """One evaluation of the objective with its analytic gradient (crossed scalar)."""
+
+    params = [["insteval", "crossed_100k"]]  # noqa: RUF012 - asv reads class attributes
+    param_names = ["case"]  # noqa: RUF012
+    timeout = 600
+
+    def setup(self, case):
+        mixedlm = common.import_mixedlm()
+        source, formula, theta = CASES[case]
+        self.theta = np.asarray(theta, dtype=float)
+        self.model = mixedlm.lmm(formula, _data(source))
+        self.model.gradient(self.theta)
+
+    def time_objective_and_gradient(self, case):
+        self.model.gradient(self.theta)
+
+
+class DenseCholesky:
+    """The dense factorizations of the blocked solver at InstEval's order (1157),
+    beside LAPACK's ``dpotrf`` on the same matrix: ``_core._chol`` should stay
+    below it."""
+
+    params = [["lapack_dpotrf", "chol_rec", "chol_inv_lauum"]]  # noqa: RUF012
+    param_names = ["kernel"]  # noqa: RUF012
+
+    def setup(self, kernel):
+        from scipy.linalg import lapack
+
+        from mixedlm._core import _chol
+
+        n = 1157
+        M = np.random.default_rng(0).standard_normal((n, n))
+        self.A = np.asfortranarray(M @ M.T / n + np.eye(n))
+        self.W = np.empty_like(self.A, order="F")
+        self.out = np.empty_like(self.A, order="F")
+        self.run = {
+            "lapack_dpotrf": lambda: lapack.dpotrf(self.W, lower=1, overwrite_a=1),
+            "chol_rec": lambda: _chol.cholesky(self.W),
+            "chol_inv_lauum": lambda: _chol.cholesky_inverse(self.W, self.out),
+        }[kernel]
+
+    def time_factor(self, kernel):
+        np.copyto(self.W, self.A)
+        self.run()

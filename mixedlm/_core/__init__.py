@@ -2,8 +2,12 @@
 
 * ``_remat``   - the one pass over the data: cross-product blocks of [Z X y].
 * ``_dense``   - single grouping factor: profiled objective and analytic gradient.
+* ``_merge``   - level pairs of the first factor merged by weight class, the
+  input of the blocked solver's scalar fast path.
+* ``_chol``    - recursive dense Cholesky, inverse factor and inverse Gram
+  (BLAS-3; faster here than LAPACK's dpotrf/dpotri at these orders).
 * ``_blocked`` - several factors: per-level elimination of the first factor,
-  dense Schur complement (LAPACK dpotrf).
+  dense Schur complement (``_chol``), the gradient's pieces.
 * ``_sparse``  - several factors, sparse path: Lambda' Z'Z Lambda + I on a fixed
   CSC pattern, for CHOLMOD.
 * ``_cholmod`` - the only scikit-sparse boundary (lazy import).

@@ -3,8 +3,9 @@
 The first factor (the one with the most random effects) has a block-diagonal
 Lambda'Z1'Z1 Lambda + I, so it is eliminated level by level; what is left, the
 Schur complement over W = [Z_rest X y], is a dense symmetric matrix factored
-by one LAPACK ``dpotrf`` (the MixedModels.jl layout: the leading block stays
-diagonal, later blocks fill in). Per theta:
+by one recursive Cholesky (``_chol.chol_rec``, a faster ``dpotrf``; the
+MixedModels.jl layout: the leading block stays diagonal, later blocks fill
+in). Per theta:
 
     L_l = chol(lam1' A11_l lam1 + I)                            per level
     B_l = L_l^{-1} lam1' A1W_l                                  per level
@@ -27,8 +28,8 @@ Storage layout
   ``C`` (P, nl, K1) and ``Csp`` (nnz, K1) the pieces of B, ``T`` (Nw, Nw)
   Fortran, holding LT after the call, stored in an (ld, Nw) array whose
   leading dimension ld >= Nw is padded to a multiple of 8 doubles so that
-  every column starts 64-byte aligned (OpenBLAS's dpotrf measured 15-20%
-  faster); rows past Nw are never touched. ``bs`` (nnz,) and ``Ct`` (nl, P)
+  every column starts 64-byte aligned (OpenBLAS measured 15-20% faster);
+  rows past Nw are never touched. ``bs`` (nnz,) and ``Ct`` (nl, P)
   are scratch for the scalar fast path (may be empty otherwise).
 * Rest scaling: when every rest term is scalar, ``rscale`` (q_rest,) holds
   the lambda of each column. Otherwise, per rest column i: ``rstart[i]`` the

@@ -1,0 +1,88 @@
+"""The fit driver (``mixedlm._optimize``) on functions with known minima.
+
+L-BFGS-B runs on log(theta) for the diagonal entries; a diagonal heading for
+0 (a singular fit) is finished on the linear scale; a line search probing
+rounding noise at a converged point is stopped; a restart at the best point
+reuses its evaluation.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixedlm import _optimize
+from mixedlm._optimize import optimize_theta
+
+
+class Counted:
+    """f(theta) with its gradient, counting the real evaluations."""
+
+    def __init__(self, f, g):
+        self.f, self.g, self.calls = f, g, 0
+
+    def __call__(self, theta, grad=None):
+        self.calls += 1
+        if grad is not None:
+            grad[:] = self.g(theta)
+        return self.f(theta)
+
+
+def quadratic_in_log(target):
+    """Minimum at theta = target (> 0), one theta per entry."""
+    t = np.log(np.asarray(target, dtype=float))
+    return Counted(lambda th: float(np.sum((np.log(th) - t) ** 2)),
+                   lambda th: 2.0 * (np.log(th) - t) / th)
+
+
+def test_log_scale_reaches_an_interior_minimum():
+    fn = quadratic_in_log([0.3, 2.5])
+    opt = optimize_theta(fn, np.ones(2), np.zeros(2), use_gradient=True, reml=False)
+    np.testing.assert_allclose(opt.final, [0.3, 2.5], rtol=1e-6)
+    assert opt.converged and opt.feval == fn.calls
+    assert all(t.min() > 0 for t, _ in opt.fitlog)
+
+
+def test_unbounded_entries_stay_on_the_linear_scale():
+    """An off-diagonal entry (lower bound -inf) may go negative."""
+    fn = Counted(lambda th: (np.log(th[0]) - np.log(0.4)) ** 2 + (th[1] + 0.7) ** 2,
+                 lambda th: np.array([2 * (np.log(th[0]) - np.log(0.4)) / th[0],
+                                      2 * (th[1] + 0.7)]))
+    opt = optimize_theta(fn, np.array([1.0, 0.0]), np.array([0.0, -np.inf]),
+                         use_gradient=True, reml=False)
+    np.testing.assert_allclose(opt.final, [0.4, -0.7], rtol=1e-6, atol=1e-8)
+
+
+def test_singular_minimum_is_finished_on_the_linear_scale():
+    """f even in theta with its minimum at 0: the log scale cannot reach it."""
+    fn = Counted(lambda th: float(np.sum(th ** 2)) + 3.0, lambda th: 2.0 * th)
+    opt = optimize_theta(fn, np.ones(1), np.zeros(1), use_gradient=True, reml=False)
+    assert opt.final[0] == 0.0 and opt.fmin == 3.0 and opt.converged
+    assert fn.calls < 15
+    # it went below the switch point only on the linear scale
+    small = [t[0] for t, _ in opt.fitlog if 0 < t[0] < _optimize.LOG_SCALE_SWITCH]
+    assert len(small) <= 2
+
+
+def test_restart_at_the_best_point_reuses_its_evaluation():
+    fn = Counted(lambda th: float(np.sum(th ** 2)), lambda th: 2.0 * th)
+    opt = optimize_theta(fn, np.ones(1), np.zeros(1), use_gradient=True, reml=False)
+    thetas = [tuple(t) for t, _ in opt.fitlog]
+    assert len(thetas) == len(set(thetas)) == fn.calls == opt.feval
+
+
+def test_rounding_noise_stops_the_line_search():
+    """Objective values quantised at 1e-9: the run ends as 'stalled', converged."""
+    t = np.log(0.5)
+    fn = Counted(lambda th: round(float((np.log(th[0]) - t) ** 2 + 1.0), 9),
+                 lambda th: 2.0 * (np.log(th) - t) / th)
+    opt = optimize_theta(fn, np.ones(1), np.zeros(1), use_gradient=True, reml=False)
+    assert abs(opt.final[0] - 0.5) < 1e-3
+    assert opt.converged
+    assert opt.returnvalue in ("stalled",) or "CONVERGENCE" in opt.returnvalue
+
+
+@pytest.mark.parametrize("start", [0.01, 1.0, 50.0])
+def test_start_anywhere_positive(start):
+    fn = quadratic_in_log([1.7])
+    opt = optimize_theta(fn, np.array([start]), np.zeros(1), use_gradient=True, reml=False)
+    assert opt.final[0] == pytest.approx(1.7, rel=1e-6)
