@@ -15,6 +15,7 @@ counter (so ``(1 + log(x) | g)`` works) and never evaluates anything.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from ._scanner import (
@@ -154,7 +155,7 @@ def _double_bar_terms(lhs: str, source: str) -> list[str]:
     labels: list[str] = []
     for sign, term in rest:
         stars = _top_positions(term, "*")
-        power = any(b == a + 1 for a, b in zip(stars, stars[1:]))
+        power = any(b == a + 1 for a, b in itertools.pairwise(stars))
         if power or _top_positions(term, "/^%"):
             # R's terms() would expand these; keep the parser small and explicit.
             raise ValueError(

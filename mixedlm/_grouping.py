@@ -19,9 +19,9 @@ __all__ = ["as_grouping_codes"]
 def _labels(values) -> list[str]:
     """String labels of level values; integral floats print as integers."""
     arr = np.asarray(values)
-    if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)):
-        if np.all(arr == np.round(arr)) and np.all(np.abs(arr) < 2.0**53):
-            return [str(int(v)) for v in arr]
+    if (arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr))
+            and np.all(arr == np.round(arr)) and np.all(np.abs(arr) < 2.0**53)):
+        return [str(int(v)) for v in arr]
     return [str(v) for v in values]
 
 

@@ -60,8 +60,8 @@ class Summary:
         if r.is_singular:
             out += ["", "boundary (singular) fit: see .is_singular"]
         o = r.optsum
-        out += ["", f"Optimizer: {o.optimizer}, {o.feval} evaluations, {o.returnvalue}; "
-                f"solver: {r.solver}"]
+        out += ["", (f"Optimizer: {o.optimizer}, {o.feval} evaluations, {o.returnvalue}; "
+                     f"solver: {r.solver}")]
         return "\n".join(out)
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ class VarCorr(pd.DataFrame):
     plain-DataFrame copy. Operations on it return plain DataFrames.
     """
 
-    _metadata = ["_blocks", "sigma"]
+    _metadata = ["_blocks", "sigma"]  # noqa: RUF012 - pandas' subclassing protocol
 
     @property
     def _constructor(self):  # derived frames are plain DataFrames

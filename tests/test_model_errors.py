@@ -132,8 +132,8 @@ def test_non_dataframe(data):
 
 
 @pytest.mark.parametrize("theta, pattern", [
-    ([1.0, 0.0], r"theta has 2 values; this model has 3 \(Subject\.Intercept, "
-                 r"Subject\.Days\.Intercept, Subject\.Days\)"),
+    ([1.0, 0.0], (r"theta has 2 values; this model has 3 \(Subject\.Intercept, "
+                  r"Subject\.Days\.Intercept, Subject\.Days\)")),
     ([1.0, 0.0, 1.0, 1.0], r"theta has 4 values; this model has 3"),
     ([], r"theta has 0 values"),
     ([-0.1, 0.0, 1.0], r"violates the lower bounds.*diagonal entries must be >= 0"),
@@ -269,8 +269,8 @@ def test_grouping_dtypes_identical_fit(sleep):
     for r in fits[1:]:
         assert r.objective == fits[0].objective
         np.testing.assert_array_equal(r.theta, fits[0].theta)
-        assert list(r.ranef().values())[0].index.tolist() == \
-            list(fits[0].ranef().values())[0].index.tolist()
+        assert next(iter(r.ranef().values())).index.tolist() == \
+            next(iter(fits[0].ranef().values())).index.tolist()
 
 
 def test_unused_categories_are_dropped(sleep):

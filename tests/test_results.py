@@ -217,7 +217,7 @@ def test_summary_crossed_groups(fits):
 def test_results_are_copies(dataset):
     m = mixedlm.lmm("Reaction ~ 1 + Days + (1|Subject)", dataset("sleepstudy"))
     r1 = m.fit()
-    snap = dict(objective=r1.objective, theta=r1.theta.copy(), sigma=r1.sigma,
+    snap = dict(objective=r1.objective, theta=r1.theta.copy(), sigma=r1.sigma,  # noqa: C408
                 fixef=r1.fixef.copy(), se=r1.stderror.copy(), vcov=r1.vcov.copy(),
                 ranef=r1.ranef()["Subject"].copy(), u=r1.ranef(uscale=True)["Subject"].copy(),
                 fitted=r1.fitted.copy(), text=str(r1), table=r1.varcorr.table.copy())
