@@ -49,8 +49,8 @@ def fixed_matrix(fixed: str, data: pd.DataFrame, y: NDArray[np.float64]
         raise ValueError(f"the fixed-effects formula '{rhs.strip()}' produced {mm.shape[0]} "
                          f"rows for {len(data)} observations")
     Xy = np.empty((len(data), len(names) + 1), order="F")
-    for j, col in enumerate(mm.columns):
-        Xy[:, j] = np.asarray(mm[col], dtype=np.float64)
+    for j in range(len(names)):  # by position: label lookups on a ModelMatrix are slow
+        Xy[:, j] = mm.iloc[:, j].to_numpy()
     del mm
     Xy[:, -1] = y
     check_finite_matrix(Xy[:, :-1], names, "fixed-effects model matrix")
