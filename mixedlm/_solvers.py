@@ -20,7 +20,12 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from ._core._blocked import level_quadform, objective_blocked, residual_cross
+from ._core._blocked import (
+    level_quadform,
+    merged_quadform,
+    objective_blocked,
+    residual_cross,
+)
 from ._core._chol import solve_lower_transposed
 from ._core._dense import objective_single
 from ._core._merge import merge_level_pairs
@@ -328,14 +333,25 @@ class BlockedSolver(_FirstBlockSolver):
         # Z' r_hat = Z'y - Z'X beta - Z'Z b, from the stored blocks only
         zr1, zrr = residual_cross(self.A11, self.AZX, self.ptr, self.idx, self.val,
                                   *self._gram, self._AXr, np.ascontiguousarray(beta), b1, br)
-        bx = self.C[:p, :, 0] if reml else np.empty((0, len(b1)))
-        quad = level_quadform(self.ptr, self.idx, self.Csp[:, 0] * rscale[self.idx],
-                              np.ascontiguousarray(bx), S, q)
-        diag1 = (1.0 + quad) / self.L[:, 0, 0] ** 2
+        # sum over levels of the first factor's diagonal of inv(Omega):
+        # (1 + b_l' inv(S) b_l) / L_l^2
+        inv_l2 = 1.0 / self.L[:, 0, 0] ** 2
+        if self._merged is not None and not reml:
+            pptr, prow, pcls, pval, _, _, _, a11 = self._merged[:8]
+            m2 = lam1 * lam1 * a11 + 1.0
+            w = np.append(lam1 * lam1 / (m2 * m2), 0.0)  # f_k^2 / L_k^2; Gram class: 0
+            sum_diag1 = inv_l2.sum() + merged_quadform(pptr, prow, pcls, pval, w, rscale, S)
+        else:
+            bx = self.C[:p, :, 0] if reml else np.empty((0, len(b1)))
+            quad = level_quadform(self.ptr, self.idx, self.Csp[:, 0] * rscale[self.idx],
+                                  np.ascontiguousarray(bx), S, q)
+            sum_diag1 = float(np.sum((1.0 + quad) * inv_l2))
         diagr = S.diagonal()[:q]
         grad = np.zeros(len(theta))
         t1 = int(self.first.tmpl[0, 0])
-        grad[t1] = (_logdet_part(diag1, lam1) - 2.0 * d / rr * zr1 @ u1)
+        nl = len(inv_l2)
+        logdet1 = 2.0 * (nl - sum_diag1) / lam1 if lam1 > 0 else 0.0
+        grad[t1] = logdet1 - 2.0 * d / rr * zr1 @ u1
         start = 0
         for b in self.rest:
             sl = slice(start, start + b.nlevels)

@@ -16,6 +16,11 @@ def level_quadform(
     ptr: NDArray[np.int64], idx: NDArray[np.int32], bz: NDArray[np.float64],
     bx: NDArray[np.float64], Sinv: NDArray[np.float64], q_rest: int,
 ) -> NDArray[np.float64]: ...
+def merged_quadform(
+    pptr: NDArray[np.int64], prow: NDArray[np.int32], pcls: NDArray[np.int32],
+    pval: NDArray[np.float64], w: NDArray[np.float64], rscale: NDArray[np.float64],
+    Sinv: NDArray[np.float64],
+) -> float: ...
 def residual_cross(
     A11: NDArray[np.float64], AZX: NDArray[np.float64], ptr: NDArray[np.int64],
     idx: NDArray[np.int32], val: NDArray[np.float64], gptr: NDArray[np.int64],

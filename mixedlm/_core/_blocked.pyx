@@ -393,6 +393,45 @@ def level_quadform(const int64_t[::1] ptr, const int32_t[::1] idx,
     return out_arr
 
 
+def merged_quadform(const int64_t[::1] pptr, const int32_t[::1] prow,
+                    const int32_t[::1] pcls, const double[::1] pval, const double[::1] w,
+                    const double[::1] rscale, const double[::1, :] Sinv):
+    """sum_l c_l b_l' Sinv b_l over the class-merged level pairs (ML, scalar terms).
+
+    With the merged entries of ``_merge`` (b_l = f_l v_l rscale, c_l = w[class]
+    / f_l^2 folded into ``w``), this is sum over entries e of column c of
+    w[pcls[e]] (2 - [row == c]) pval[e] rscale[row] rscale[c] Sinv[row, c].
+    Column c of Sinv is read contiguously; give ``w`` = 0 for the Z_rest'Z_rest
+    class. The blocked gradient needs only this sum of the first factor's
+    quadratic forms, so the per-level ``level_quadform`` is not needed on
+    this path.
+
+    NumPy: ``sum(c_l * b_l @ S @ b_l for each level l)``.
+    """
+    cdef Py_ssize_t q = pptr.shape[0] - 1, c, e, r, e0, e1
+    cdef double acc = 0.0, s0, s1, s2, s3
+    cdef const double* col
+    with nogil:
+        for c in range(q):
+            col = &Sinv[0, c]
+            # four partial sums: the loop is bound by the latency of one add chain
+            s0 = s1 = s2 = s3 = 0.0
+            e0 = pptr[c]
+            e1 = pptr[c + 1]
+            e = e0
+            while e + 4 <= e1:
+                s0 = s0 + w[pcls[e]] * pval[e] * rscale[prow[e]] * col[prow[e]] * (2.0 - (prow[e] == c))
+                s1 = s1 + w[pcls[e + 1]] * pval[e + 1] * rscale[prow[e + 1]] * col[prow[e + 1]] * (2.0 - (prow[e + 1] == c))
+                s2 = s2 + w[pcls[e + 2]] * pval[e + 2] * rscale[prow[e + 2]] * col[prow[e + 2]] * (2.0 - (prow[e + 2] == c))
+                s3 = s3 + w[pcls[e + 3]] * pval[e + 3] * rscale[prow[e + 3]] * col[prow[e + 3]] * (2.0 - (prow[e + 3] == c))
+                e += 4
+            while e < e1:
+                s0 = s0 + w[pcls[e]] * pval[e] * rscale[prow[e]] * col[prow[e]] * (2.0 - (prow[e] == c))
+                e += 1
+            acc = acc + ((s0 + s1) + (s2 + s3)) * rscale[c]
+    return acc
+
+
 def residual_cross(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                    const int64_t[::1] ptr, const int32_t[::1] idx, const double[:, ::1] val,
                    const int64_t[::1] gptr, const int32_t[::1] grow, const double[::1] gval,
