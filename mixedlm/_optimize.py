@@ -93,16 +93,17 @@ def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float
             raise _Stop("switch")
         g = np.empty(len(u))
         f = ev(th, g)
-        g[logscale] *= th[logscale]  # chain rule: d/du = theta d/dtheta
         if not np.isfinite(best[0]) or f < best[0] - 1e-13 * abs(best[0]):
             best[0], stall[0] = f, 0
-            # projected on the bounds: is the best point already stationary?
-            at_bound = ~logscale & (th <= lower) & (g > 0)
+            # d/dtheta projected on the bounds (the scale of the final check):
+            # is the best point already stationary?
+            at_bound = (th <= lower) & (g > 0)
             best_pg[0] = float(np.max(np.abs(np.where(at_bound, 0.0, g)), initial=0.0))
         elif best_pg[0] <= PROJECTED_GRADIENT_TOL:
             stall[0] += 1
             if stall[0] >= STALL_EVALS:
                 raise _Stop("stalled")
+        g[logscale] *= th[logscale]  # chain rule: d/du = theta d/dtheta
         return f, g
 
     u0 = theta0.copy()

@@ -333,24 +333,26 @@ class BlockedSolver(_FirstBlockSolver):
         # Z' r_hat = Z'y - Z'X beta - Z'Z b, from the stored blocks only
         zr1, zrr = residual_cross(self.A11, self.AZX, self.ptr, self.idx, self.val,
                                   *self._gram, self._AXr, np.ascontiguousarray(beta), b1, br)
-        # sum over levels of the first factor's diagonal of inv(Omega):
-        # (1 + b_l' inv(S) b_l) / L_l^2
-        inv_l2 = 1.0 / self.L[:, 0, 0] ** 2
+        # sum over levels of 1 - [inv(Omega)]_ll for the first factor, where
+        # [inv(Omega)]_ll = (1 + b_l' inv(S) b_l) / m_l, m_l = lam1^2 A11_l + 1:
+        # formed as sum (lam1^2 A11_l - quad_l) / m_l, never as nl - (sum of ~1s)
+        a11_l = self.A11[:, 0, 0]
+        m_l = lam1 * lam1 * a11_l + 1.0
         if self._merged is not None and not reml:
             pptr, prow, pcls, pval, _, _, _, a11 = self._merged[:8]
             m2 = lam1 * lam1 * a11 + 1.0
             w = np.append(lam1 * lam1 / (m2 * m2), 0.0)  # f_k^2 / L_k^2; Gram class: 0
-            sum_diag1 = inv_l2.sum() + merged_quadform(pptr, prow, pcls, pval, w, rscale, S)
+            sum_off = (float(np.sum(lam1 * lam1 * a11_l / m_l))
+                       - merged_quadform(pptr, prow, pcls, pval, w, rscale, S))
         else:
             bx = self.C[:p, :, 0] if reml else np.empty((0, len(b1)))
             quad = level_quadform(self.ptr, self.idx, self.Csp[:, 0] * rscale[self.idx],
                                   np.ascontiguousarray(bx), S, q)
-            sum_diag1 = float(np.sum((1.0 + quad) * inv_l2))
+            sum_off = float(np.sum((lam1 * lam1 * a11_l - quad) / m_l))
         diagr = S.diagonal()[:q]
         grad = np.zeros(len(theta))
         t1 = int(self.first.tmpl[0, 0])
-        nl = len(inv_l2)
-        logdet1 = 2.0 * (nl - sum_diag1) / lam1 if lam1 > 0 else 0.0
+        logdet1 = 2.0 * sum_off / lam1 if lam1 > 0 else 0.0
         grad[t1] = logdet1 - 2.0 * d / rr * zr1 @ u1
         start = 0
         for b in self.rest:

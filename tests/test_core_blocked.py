@@ -208,3 +208,26 @@ def test_merged_and_level_paths_agree(case, slope, reml, sim_df, monkeypatch):
         assert r1 == pytest.approx(r2, rel=1e-12)
         for a, b in zip(u1, u2):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_merge_and_objective_reject_inconsistent_input(sim_df):
+    """The kernels index without bounds checks: their inputs are validated once."""
+    from mixedlm._core._merge import merge_level_pairs
+
+    s = _scalar_model("crossed_scalar", sim_df).solver
+    nl = len(s.ptr) - 1
+    bad_cls = np.zeros(nl, dtype=np.int32)
+    bad_cls[-1] = 1  # class 1 of nclass = 1
+    with pytest.raises(ValueError, match="class"):
+        merge_level_pairs(s.ptr, s.idx, s.val, bad_cls, 1, s.AZX, s.q_rest, *s._gram)
+    with pytest.raises(ValueError, match="rest columns"):
+        merge_level_pairs(s.ptr, s.idx, s.val, np.zeros(nl, dtype=np.int32), 1, s.AZX,
+                          s.q_rest - 1, *s._gram)
+    merged = s._merged
+    s._merged = (*merged[:8], merged[8][:-1], merged[9])  # AXr one row short
+    try:
+        with pytest.raises(ValueError, match="sizes"):
+            s.objective(np.ones(2), False)
+    finally:
+        s._merged = merged
+    assert np.isfinite(s.objective(np.ones(2), False))

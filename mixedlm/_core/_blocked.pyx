@@ -259,9 +259,6 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     cdef double logdet_z = 0.0, logdet_x = 0.0, rr, d, obj, acc, s
     cdef double alpha = -1.0, one = 1.0
     cdef char uplo = b'L', trans = b'T'
-    cdef double *tmp = <double*>malloc(sizeof(double) * (kk + 1))
-    if tmp == NULL:
-        raise MemoryError()
     fast = all_scalar and k == 1
     cdef const int64_t[::1] pptr, xptr
     cdef const int32_t[::1] prow, pcls, xcls
@@ -272,10 +269,18 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     cdef double[::1] wcls
     if use_merged:
         pptr, prow, pcls, pval, xptr, xcls, xval, cls_a11, AXr, XX = merged
+        if (pptr.shape[0] != qr + 1 or xptr.shape[0] != qr + 1 or xval.shape[1] != P
+                or AXr.shape[0] != qr or AXr.shape[1] != P or XX.shape[0] != P
+                or XX.shape[1] != P or prow.shape[0] != pptr[qr]
+                or pcls.shape[0] != pptr[qr] or pval.shape[0] != pptr[qr]
+                or xcls.shape[0] != xptr[qr] or xval.shape[0] != xptr[qr]):
+            raise ValueError("merged level pairs do not match this model's sizes")
         wcls = np.empty(cls_a11.shape[0] + 1)
     if m_inv > nw or (m_inv > 0 and ld_inv < m_inv):
-        free(tmp)
         raise ValueError(f"Sinv must be (ld >= m, m) with m <= {nw}")
+    cdef double *tmp = <double*>malloc(sizeof(double) * (kk + 1))
+    if tmp == NULL:
+        raise MemoryError()
     try:
         with nogil:
             if use_merged:

@@ -75,6 +75,16 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     # one spare slot: the branch-free append writes before it knows the row is new
     cdef int32_t[::1] touched = np.empty(q_rest + 1, dtype=np.int32)
     cdef Py_ssize_t ntouch
+    # the kernel indexes with these unchecked: validate once (O(nnz))
+    if cls.shape[0] != nl or (nl and (np.min(cls) < 0 or np.max(cls) >= nclass)):
+        raise ValueError("cls must give each level a class in [0, nclass)")
+    if nnz and (np.min(idx) < 0 or np.max(idx) >= q_rest):
+        raise ValueError("idx must hold rest columns in [0, q_rest)")
+    if (gptr.shape[0] != q_rest + 1 or grow.shape[0] != gval.shape[0]
+            or gptr[q_rest] != grow.shape[0] or AZX.shape[1] != nl or ptr[nl] != nnz
+            or val.shape[0] != nnz or (grow.shape[0] and (np.min(grow) < 0
+                                                          or np.max(grow) >= q_rest))):
+        raise ValueError("merge_level_pairs: inconsistent sizes")
     with nogil:
         for l in range(nl):
             ccount[cls[l] + 1] += 1

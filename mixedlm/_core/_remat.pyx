@@ -106,6 +106,45 @@ def level_cross_dense(const int32_t[::1] codes, const double[:, ::1] z1,
     return out_arr
 
 
+cdef void _sort_entries(int32_t* idx, double* val, Py_ssize_t m, Py_ssize_t k) noexcept nogil:
+    """Sort m entries by ``idx`` ascending, moving their K values (rows of ``val``,
+    row-major, stride K) along.
+
+    Shell sort with Ciura's gaps, extended by x2.25: O(m^1.3) and in place. An
+    insertion sort is quadratic in a level's entry count, which showed on big
+    designs (200 entries a level: construction 4.8x for 4x rows).
+    """
+    cdef Py_ssize_t gaps[48]
+    cdef Py_ssize_t ng = 0, gi, gap, e, t, c, ciura[8]
+    cdef int32_t key
+    cdef double v
+    ciura[:] = [1, 4, 10, 23, 57, 132, 301, 701]
+    for gi in range(8):
+        if ciura[gi] < m:
+            gaps[ng] = ciura[gi]
+            ng += 1
+    if ng == 8:
+        gap = ciura[7]
+        while gap * 9 // 4 < m and ng < 48:
+            gap = gap * 9 // 4
+            gaps[ng] = gap
+            ng += 1
+    for gi in range(ng - 1, -1, -1):
+        gap = gaps[gi]
+        for e in range(gap, m):
+            # move entry e down its gap-chain by swaps (values travel with it)
+            t = e
+            while t >= gap and idx[t - gap] > idx[t]:
+                key = idx[t]
+                idx[t] = idx[t - gap]
+                idx[t - gap] = key
+                for c in range(k):
+                    v = val[t * k + c]
+                    val[t * k + c] = val[(t - gap) * k + c]
+                    val[(t - gap) * k + c] = v
+                t -= gap
+
+
 def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
                        const int32_t[:, ::1] cols, const double[:, ::1] vals,
                        Py_ssize_t nlevels, Py_ssize_t q_rest):
@@ -113,7 +152,7 @@ def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
 
     Rows are grouped by level with a counting sort (O(n)); within a level a
     marker array over the q_rest columns merges repeated columns, and the
-    level's few entries are then put in column order by insertion sort.
+    level's entries are then put in column order (:func:`_sort_entries`).
 
     Returns
     -------
@@ -123,9 +162,7 @@ def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
     val : ndarray of shape (nnz, K), float64
     """
     cdef Py_ssize_t n = codes.shape[0], k = z1.shape[1], R = cols.shape[1]
-    cdef Py_ssize_t i, t, a, c, l, col, nnz = 0, start, e
-    cdef int32_t key
-    cdef double v
+    cdef Py_ssize_t i, t, a, c, l, col, nnz = 0, start
     cdef int64_t[::1] count = np.zeros(nlevels + 1, dtype=np.int64)
     cdef int64_t[::1] order = np.empty(n, dtype=np.int64)
     cdef int64_t[::1] mark = np.full(max(q_rest, 1), -1, dtype=np.int64)
@@ -162,16 +199,7 @@ def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
                     for c in range(k):
                         val[pos[col], c] += vals[i, a] * z1[i, c]
             start = count[l]
-            # insertion sort of this level's entries by column (a few dozen)
-            for e in range(ptr[l] + 1, nnz):
-                key = idx[e]
-                t = e
-                while t > ptr[l] and idx[t - 1] > key:
-                    idx[t] = idx[t - 1]
-                    for c in range(k):
-                        v = val[t, c]; val[t, c] = val[t - 1, c]; val[t - 1, c] = v
-                    t -= 1
-                idx[t] = key
+            _sort_entries(&idx[ptr[l]], &val[ptr[l], 0], nnz - ptr[l], k)
         ptr[nlevels] = nnz
     return ptr_arr, idx_arr[:nnz].copy(), val_arr[:nnz].copy()
 
