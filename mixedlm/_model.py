@@ -19,7 +19,15 @@ from ._fixed import drop_rank_deficient, fixed_matrix, response_vector, xy_gram
 from ._formula import ParsedFormula, parse_formula
 from ._optimize import optimize_theta
 from ._solvers import make_solver
-from ._terms import FactorBlock, ReMat, build_blocks, build_terms, theta_lower_bounds, theta_names
+from ._terms import (
+    FactorBlock,
+    ReMat,
+    build_blocks,
+    build_terms,
+    theta_lower_bounds,
+    theta_names,
+    theta_scales,
+)
 from ._validation import check_columns, check_dataframe, drop_incomplete
 
 if TYPE_CHECKING:
@@ -186,7 +194,8 @@ class LinearMixedModel:
         def fn(theta: NDArray[np.float64], grad: NDArray[np.float64] | None) -> float:
             return solver.objective(theta, reml, grad)
 
-        optsum = optimize_theta(fn, x0, self.lower, solver.has_gradient, reml, verbose)
+        optsum = optimize_theta(fn, x0, self.lower, solver.has_gradient, reml, verbose,
+                                theta_scales(self.terms))
         return LinearMixedModelResults(self, optsum)
 
     def __repr__(self) -> str:

@@ -65,10 +65,12 @@ class _Stop(Exception):
 
 
 def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float64],
-            logscale: NDArray[np.bool_]) -> tuple[str, bool]:
-    """L-BFGS-B from ``theta0``, on log(theta) for the entries flagged ``logscale``
-    (diagonals of relative covariance factors, bounded below by 0) and on theta
-    itself for the others. ``ev`` always sees theta.
+            logscale: NDArray[np.bool_], scale: NDArray[np.float64] | None = None
+            ) -> tuple[str, bool]:
+    """L-BFGS-B from ``theta0``, on scale * log(theta) for the entries flagged
+    ``logscale`` (diagonals of relative covariance factors, bounded below by 0;
+    ``scale`` from ``_terms.theta_scales``) and on theta itself for the others.
+    ``ev`` always sees theta.
 
     Returns L-BFGS-B's message and success flag, or ``("switch", False)`` when a
     log-scale entry was about to go below LOG_SCALE_SWITCH (the caller then
@@ -82,9 +84,11 @@ def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float
     best_pg = [np.inf]
     stall = [0]
 
+    sc = np.where(logscale, 1.0 if scale is None else scale, 1.0)
+
     def theta_of(u: NDArray[np.float64]) -> NDArray[np.float64]:
-        th = u.copy()
-        th[logscale] = np.exp(u[logscale])
+        th = u / sc
+        th[logscale] = np.exp(th[logscale])
         return th
 
     def fun(u: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
@@ -103,11 +107,12 @@ def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float
             stall[0] += 1
             if stall[0] >= STALL_EVALS:
                 raise _Stop("stalled")
-        g[logscale] *= th[logscale]  # chain rule: d/du = theta d/dtheta
-        return f, g
+        g[logscale] *= th[logscale]  # chain rule: d/du = theta d/dtheta / scale
+        return f, g / sc
 
     u0 = theta0.copy()
     u0[logscale] = np.log(theta0[logscale])
+    u0 = u0 * sc
     bounds = [(None, None) if lg else (lo if np.isfinite(lo) else None, None)
               for lg, lo in zip(logscale, lower)]
     try:
@@ -119,7 +124,8 @@ def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float
 
 
 def optimize_theta(fn: Callable, x0: NDArray[np.float64], lower: NDArray[np.float64],
-                   use_gradient: bool, reml: bool, verbose: bool = False) -> OptSummary:
+                   use_gradient: bool, reml: bool, verbose: bool = False,
+                   scale: NDArray[np.float64] | None = None) -> OptSummary:
     """Minimise ``fn(theta, grad)`` from ``x0`` subject to ``theta >= lower``.
 
     ``fn`` returns the objective and, when ``grad`` is an array, writes the
@@ -130,7 +136,7 @@ def optimize_theta(fn: Callable, x0: NDArray[np.float64], lower: NDArray[np.floa
         opt = OptSummary("L-BFGS-B", x0.copy(), lower.copy(), reml=reml,
                          tolerances=dict(LBFGSB_OPTIONS))
         logscale = (lower == 0.0) & (x0 >= LOG_SCALE_SWITCH)
-        message, success = _lbfgsb(ev, x0, lower, logscale)
+        message, success = _lbfgsb(ev, x0, lower, logscale, scale)
         if message == "switch":
             # heading for a variance of 0 (a singular fit): finish on the linear
             # scale, where theta = 0 is a point, from the best theta so far

@@ -27,11 +27,17 @@ class Counted:
         return self.f(theta)
 
 
-def quadratic_in_log(target):
-    """Minimum at theta = target (> 0), one theta per entry."""
+def quadratic_in_log(target, eps=1e-12):
+    """Minimum at theta = target (> 0), one theta per entry; even in theta and
+    finite at 0 (like a profiled deviance): log(theta) is smoothed as
+    0.5 log(theta^2 + eps)."""
     t = np.log(np.asarray(target, dtype=float))
-    return Counted(lambda th: float(np.sum((np.log(th) - t) ** 2)),
-                   lambda th: 2.0 * (np.log(th) - t) / th)
+
+    def lg(th):
+        return 0.5 * np.log(th * th + eps)
+
+    return Counted(lambda th: float(np.sum((lg(th) - t) ** 2)),
+                   lambda th: 2.0 * (lg(th) - t) * th / (th * th + eps))
 
 
 def test_log_scale_reaches_an_interior_minimum():
@@ -86,3 +92,24 @@ def test_start_anywhere_positive(start):
     fn = quadratic_in_log([1.7])
     opt = optimize_theta(fn, np.array([start]), np.zeros(1), use_gradient=True, reml=False)
     assert opt.final[0] == pytest.approx(1.7, rel=1e-6)
+
+
+def test_scaled_log_coordinates_reach_the_same_minimum():
+    """theta_scales only reshapes the search space, not its minimum."""
+    fn = quadratic_in_log([0.3, 0.05 + 0.03, 2.0])
+    for scale in (None, np.array([1.0, 0.1, 0.5])):
+        opt = optimize_theta(fn, np.ones(3), np.zeros(3), use_gradient=True, reml=False,
+                             scale=scale)
+        np.testing.assert_allclose(opt.final, [0.3, 0.08, 2.0], rtol=1e-6)
+
+
+def test_theta_scales_follow_the_number_of_levels():
+    import mixedlm
+    from mixedlm import datasets
+    from mixedlm._terms import theta_scales
+
+    m = mixedlm.lmm("strength ~ 1 + (1|batch/cask)", datasets.load("pastes"))
+    # batch:cask has 30 levels, batch 10 (lme4's order: most levels first)
+    np.testing.assert_allclose(theta_scales(m.terms), [1.0, np.sqrt(10 / 30)])
+    s = mixedlm.lmm("Reaction ~ 1 + Days + (1 + Days|Subject)", datasets.load("sleepstudy"))
+    np.testing.assert_allclose(theta_scales(s.terms), np.ones(3))
