@@ -21,6 +21,13 @@ def _data(source):
     return common.load_dataset(source)
 
 
+def _model_at(case):
+    """The case's model and its fixed theta."""
+    mixedlm = common.import_mixedlm()
+    source, formula, theta = CASES[case]
+    return mixedlm.lmm(formula, _data(source)), np.asarray(theta, dtype=float)
+
+
 class BuildStructure:
     """``mixedlm.lmm(formula, df)``: formula, model matrices and the stored blocks."""
 
@@ -45,10 +52,7 @@ class Objective:
     timeout = 600
 
     def setup(self, case):
-        mixedlm = common.import_mixedlm()
-        source, formula, theta = CASES[case]
-        self.theta = np.asarray(theta, dtype=float)
-        self.model = mixedlm.lmm(formula, _data(source))
+        self.model, self.theta = _model_at(case)
         self.model.objective(self.theta)  # warm caches and workspaces
 
     def time_objective(self, case):
@@ -63,11 +67,8 @@ class Gradient:
     timeout = 600
 
     def setup(self, case):
-        mixedlm = common.import_mixedlm()
-        source, formula, theta = CASES[case]
-        self.theta = np.asarray(theta, dtype=float)
-        self.model = mixedlm.lmm(formula, _data(source))
-        self.model.gradient(self.theta)
+        self.model, self.theta = _model_at(case)
+        self.model.gradient(self.theta)  # warm caches and workspaces
 
     def time_objective_and_gradient(self, case):
         self.model.gradient(self.theta)

@@ -81,6 +81,30 @@ cdef void _scale_rest_general(double[::1, :] T, Py_ssize_t q_rest,
             T[i, j] = acc
 
 
+cdef void _factor_levels_scalar(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
+                                const int64_t[::1] ptr, const double[:, ::1] val,
+                                double lam, int P, double[:, :, ::1] L,
+                                double[:, :, ::1] C, double[:, ::1] Csp, double* Ct,
+                                double* logdet) noexcept nogil:
+    """Per level of a scalar first factor: L_l = sqrt(lam^2 A11_l + 1), C[:, l]
+    and Csp (both scaled by f_l = lam / L_l), and log L_l^2 into ``logdet``;
+    also C row-major into ``Ct`` (nl x P) unless it is NULL."""
+    cdef Py_ssize_t nl = A11.shape[0], l, j, a
+    cdef double m, f
+    for l in range(nl):
+        m = lam * lam * A11[l, 0, 0] + 1.0
+        L[l, 0, 0] = sqrt(m)
+        logdet[0] += log(m)
+        f = lam / L[l, 0, 0]
+        for j in range(P):
+            C[j, l, 0] = f * AZX[j, l, 0]
+        if Ct != NULL:
+            for j in range(P):
+                Ct[l * P + j] = C[j, l, 0]
+        for a in range(ptr[l], ptr[l + 1]):
+            Csp[a, 0] = f * val[a, 0]
+
+
 cdef int _eliminate_scalar(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                            const int64_t[::1] ptr, const int32_t[::1] idx,
                            const double[:, ::1] val, const int64_t[::1] cptr,
@@ -106,24 +130,16 @@ cdef int _eliminate_scalar(const double[:, :, ::1] A11, const double[:, :, ::1] 
     """
     cdef Py_ssize_t nw = T.shape[1], nl = A11.shape[0], l, a, b, j, c, e, t
     cdef Py_ssize_t ld = T.shape[0]  # padded leading dimension
-    cdef double m, f, cb, sc
+    cdef double cb, sc
     cdef double* Tp = &T[0, 0]
     cdef double* col
     cdef double* colx
     cdef const double* ctl
     cdef const double* Ap = &A22[0, 0]
     cdef const double* rs = &rscale[0] if qr > 0 else NULL
-    for l in range(nl):
-        m = lam * lam * A11[l, 0, 0] + 1.0
-        L[l, 0, 0] = sqrt(m)
-        logdet[0] += log(m)
-        f = lam / L[l, 0, 0]
-        for j in range(P):
-            C[j, l, 0] = f * AZX[j, l, 0]
-            Ct[l * P + j] = C[j, l, 0]
-        for a in range(ptr[l], ptr[l + 1]):
-            Csp[a, 0] = f * val[a, 0]
-            bs[a] = Csp[a, 0] * rs[idx[a]]
+    _factor_levels_scalar(A11, AZX, ptr, val, lam, P, L, C, Csp, Ct, logdet)
+    for a in range(ptr[nl]):
+        bs[a] = Csp[a, 0] * rs[idx[a]]
     for c in range(qr):
         # NumPy: T[c:, c] = A22[c:, c] * rscale[c] * [rscale, 1...][c:]
         col = Tp + c * ld
@@ -174,21 +190,13 @@ cdef int _eliminate_merged(const double[:, :, ::1] A11, const double[:, :, ::1] 
     cdef Py_ssize_t nw = T.shape[1], nl = A11.shape[0], ncls = cls_a11.shape[0]
     cdef Py_ssize_t l, a, j, c, e, k
     cdef Py_ssize_t ld = T.shape[0]  # padded leading dimension
-    cdef double m, f, sc, wk
+    cdef double sc, wk
     cdef double* Tp = &T[0, 0]
     cdef double* col
     cdef double* colx
     cdef const double* xv
     cdef const double* rs = &rscale[0] if qr > 0 else NULL
-    for l in range(nl):
-        m = lam * lam * A11[l, 0, 0] + 1.0
-        L[l, 0, 0] = sqrt(m)
-        logdet[0] += log(m)
-        f = lam / L[l, 0, 0]
-        for j in range(P):
-            C[j, l, 0] = f * AZX[j, l, 0]
-        for a in range(ptr[l], ptr[l + 1]):
-            Csp[a, 0] = f * val[a, 0]
+    _factor_levels_scalar(A11, AZX, ptr, val, lam, P, L, C, Csp, NULL, logdet)
     for k in range(ncls):
         w[k] = lam * lam / (lam * lam * cls_a11[k] + 1.0)
     w[ncls] = -1.0
