@@ -28,8 +28,11 @@ PROJECTED_GRADIENT_TOL = 1e-3
 #: itself). A diagonal that ends below LOG_SCALE_SWITCH (a fit heading for a
 #: variance of 0) is finished on the linear scale.
 LOG_SCALE_SWITCH = 0.05
-#: Consecutive evaluations without improvement that end a run (see _lbfgsb).
+#: Consecutive evaluations without improvement that end a run (see _lbfgsb),
+#: and the message the optimizer summary then carries (its ``converged`` flag
+#: comes from the projected gradient at the best point).
 STALL_EVALS = 2
+STALLED = "CONVERGENCE: NO DECREASE BEYOND ROUNDING AT THE BEST POINT"
 BOBYQA_TOLERANCES = {"ftol_abs": 1e-8, "ftol_rel": 1e-12, "xtol_abs": 1e-10}
 
 
@@ -74,7 +77,7 @@ def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float
 
     Returns L-BFGS-B's message and success flag, or ``("switch", False)`` when a
     log-scale entry was about to go below LOG_SCALE_SWITCH (the caller then
-    finishes on the linear scale), or ``("stalled", False)`` when, at a best
+    finishes on the linear scale), or ``(STALLED, False)`` when, at a best
     point whose projected gradient is already within PROJECTED_GRADIENT_TOL,
     STALL_EVALS evaluations in a row did not improve the objective by a
     relative 1e-13: the line search is then probing rounding noise around a
@@ -106,7 +109,7 @@ def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float
         elif best_pg[0] <= PROJECTED_GRADIENT_TOL:
             stall[0] += 1
             if stall[0] >= STALL_EVALS:
-                raise _Stop("stalled")
+                raise _Stop(STALLED)
         g[logscale] *= th[logscale]  # chain rule: d/du = theta d/dtheta / scale
         return f, g / sc
 
