@@ -34,6 +34,7 @@ from ._core._remat import (
     level_cross_dense,
     level_cross_sparse,
     level_gram,
+    rest_cross_dense,
     rest_gram,
 )
 from ._core._sparse import scale_csc
@@ -74,6 +75,9 @@ def rest_gram_lower(cols: NDArray[np.int32], vals: NDArray[np.float64], q: int
     n, R = cols.shape
     if R == 0:
         return np.zeros(q + 1, np.int64), np.empty(0, np.int32), np.empty(0)
+    if R == 1:  # one scalar rest term: the Gram is diagonal
+        diag = np.bincount(cols[:, 0], vals[:, 0] ** 2, minlength=q)
+        return np.arange(q + 1, dtype=np.int64), np.arange(q, dtype=np.int32), diag
     Z = sp.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, n * R + 1, R)), shape=(n, q))
     G = sp.tril((Z.T @ Z).tocsc()).tocsc()
     G.sort_indices()
@@ -239,8 +243,6 @@ class BlockedSolver(_FirstBlockSolver):
         # idx comes sorted within each level: the kernel's scatter walks down columns
         self.ptr, self.idx, self.val = level_cross_sparse(b.codes, b.z, cols, vals, nl,
                                                           self.q_rest)
-        self.A22 = rest_gram(cols, vals, Xy, self.q_rest)
-        self.A22[self.q_rest:, self.q_rest:] = XyXy
         self._XyXy = XyXy
         nw = self.q_rest + P
         self.L = np.empty((nl, k, k))
@@ -263,10 +265,13 @@ class BlockedSolver(_FirstBlockSolver):
         if self.has_gradient:
             q = self.q_rest
             self._gram = rest_gram_lower(cols, vals, q)
-            self._AXr = np.ascontiguousarray(self.A22[q:, :q].T)
+            self._AXr = rest_cross_dense(cols, vals, Xy, q)
             self._merged = self._merge_pairs()
-            if self._merged is not None:  # the merged path reads no dense A_WW
-                self.A22 = np.zeros((0, 0), order="F")
+        if self._merged is None:
+            self.A22 = rest_gram(cols, vals, Xy, self.q_rest)
+            self.A22[self.q_rest:, self.q_rest:] = XyXy
+        else:  # the merged path reads no dense A_WW
+            self.A22 = np.zeros((0, 0), order="F")
 
     def _merge_pairs(self, force: bool = False) -> tuple | None:
         """Level pairs merged by weight class (``_core._merge``), or None when

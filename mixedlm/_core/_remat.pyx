@@ -240,6 +240,32 @@ def column_incidence(const int64_t[::1] ptr, const int32_t[::1] idx, Py_ssize_t 
     return cptr_arr, cent_arr, lev_arr
 
 
+cdef void _rest_cross(const int32_t[:, ::1] cols, const double[:, ::1] vals,
+                      const double[::1, :] xy, double[:, ::1] zx) noexcept nogil:
+    """zx (P, q_rest), zeroed by the caller, += ([X y]' Z_rest): for one column of
+    [X y] the scatter stays in one short row of zx (in L1 cache)."""
+    cdef Py_ssize_t n = cols.shape[0], R = cols.shape[1], p = xy.shape[1], i, a, j
+    cdef double v
+    for j in range(p):
+        for i in range(n):
+            v = xy[i, j]
+            for a in range(R):
+                zx[j, cols[i, a]] += v * vals[i, a]
+
+
+def rest_cross_dense(const int32_t[:, ::1] cols, const double[:, ::1] vals,
+                     const double[::1, :] xy, Py_ssize_t q_rest):
+    """Z_rest' [X y] as a (q_rest, P) C-order array (row c: rest column c).
+
+    NumPy: ``Z_rest.T @ xy`` with Z_rest the row-wise sparse (cols, vals).
+    """
+    zx_arr = np.zeros((xy.shape[1], max(q_rest, 1)), dtype=np.float64)
+    cdef double[:, ::1] zx = zx_arr
+    with nogil:
+        _rest_cross(cols, vals, xy, zx)
+    return np.ascontiguousarray(zx_arr[:, :q_rest].T)
+
+
 def rest_gram(const int32_t[:, ::1] cols, const double[:, ::1] vals,
               const double[::1, :] xy, Py_ssize_t q_rest):
     """Lower triangle of [Z_rest X y]'[Z_rest X y], except the [X y]'[X y] corner.
@@ -252,11 +278,7 @@ def rest_gram(const int32_t[:, ::1] cols, const double[:, ::1] vals,
     """
     cdef Py_ssize_t n = cols.shape[0], R = cols.shape[1], p = xy.shape[1]
     cdef Py_ssize_t i, a, b, j, ca, cb
-    cdef double v
     out_arr = np.zeros((q_rest + p, q_rest + p), dtype=np.float64, order='F')
-    # Z_rest' [X y] gathered in a compact (P, q_rest) C-order array first: for
-    # one column of [X y] the scatter stays in one short row (in L1 cache),
-    # unlike one into the (large) out
     zx_arr = np.zeros((p, max(q_rest, 1)), dtype=np.float64)
     cdef double[::1, :] out = out_arr
     cdef double[:, ::1] zx = zx_arr
@@ -264,16 +286,11 @@ def rest_gram(const int32_t[:, ::1] cols, const double[:, ::1] vals,
         for i in range(n):
             for a in range(R):
                 ca = cols[i, a]
-                v = vals[i, a]
                 for b in range(R):
                     cb = cols[i, b]
                     if ca > cb or (ca == cb and a >= b):
-                        out[ca, cb] += v * vals[i, b]
-        for j in range(p):
-            for i in range(n):
-                v = xy[i, j]
-                for a in range(R):
-                    zx[j, cols[i, a]] += v * vals[i, a]
+                        out[ca, cb] += vals[i, a] * vals[i, b]
+        _rest_cross(cols, vals, xy, zx)
         for ca in range(q_rest):
             for j in range(p):
                 out[q_rest + j, ca] = zx[j, ca]
