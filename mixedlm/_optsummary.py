@@ -14,7 +14,10 @@ class OptSummary:
     Attributes
     ----------
     optimizer : str
-        ``"L-BFGS-B"`` (single factor, analytic gradient) or ``"LN_BOBYQA"`` (nlopt).
+        ``"L-BFGS-B"`` (SciPy; when the solver has an analytic gradient: one
+        grouping factor, or scalar terms on the blocked solver; diagonal
+        entries of theta searched on a scaled log scale) or ``"LN_BOBYQA"``
+        (nlopt, derivative-free, as lme4).
     initial, final, lower : ndarray
         Starting theta, optimum and lower bounds.
     fmin : float
