@@ -24,6 +24,7 @@ from ._terms import (
     ReMat,
     build_blocks,
     build_terms,
+    theta_columns,
     theta_lower_bounds,
     theta_names,
     theta_scales,
@@ -195,7 +196,7 @@ class LinearMixedModel:
             return solver.objective(theta, reml, grad)
 
         optsum = optimize_theta(fn, x0, self.lower, solver.has_gradient, reml, verbose,
-                                theta_scales(self.terms))
+                                theta_scales(self.terms), theta_columns(self.terms))
         return LinearMixedModelResults(self, optsum)
 
     def __repr__(self) -> str:

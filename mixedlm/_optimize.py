@@ -2,7 +2,11 @@
 
 Whenever the solver has an analytic gradient (one grouping factor, or scalar
 terms on the blocked solver): L-BFGS-B (SciPy), with the diagonal entries of
-theta on the log scale. Otherwise: BOBYQA from nlopt, the derivative-free
+theta on a scaled log scale, finished on the linear scale without a bound at 0
+when a variance heads for 0 (the objective is even in each diagonal with its
+column, so 0 is an interior point there; a bound at 0 would let a projected
+step stop on it even where 0 is a maximum). The reported theta has every
+diagonal >= 0, as lme4's. Otherwise: BOBYQA from nlopt, the derivative-free
 algorithm that lme4 and MixedModels.jl use, with MixedModels.jl's initial steps.
 """
 from __future__ import annotations
@@ -68,8 +72,8 @@ class _Stop(Exception):
 
 
 def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float64],
-            logscale: NDArray[np.bool_], scale: NDArray[np.float64] | None = None
-            ) -> tuple[str, bool]:
+            logscale: NDArray[np.bool_], scale: NDArray[np.float64] | None = None,
+            allow_switch: bool = True) -> tuple[str, bool]:
     """L-BFGS-B from ``theta0``, on scale * log(theta) for the entries flagged
     ``logscale`` (diagonals of relative covariance factors, bounded below by 0;
     ``scale`` from ``_terms.theta_scales``) and on theta itself for the others.
@@ -96,7 +100,7 @@ def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float
 
     def fun(u: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         th = theta_of(u)
-        if np.any(th[logscale] < LOG_SCALE_SWITCH):
+        if allow_switch and np.any(th[logscale] < LOG_SCALE_SWITCH):
             raise _Stop("switch")
         g = np.empty(len(u))
         f = ev(th, g)
@@ -116,7 +120,11 @@ def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float
     u0 = theta0.copy()
     u0[logscale] = np.log(theta0[logscale])
     u0 = u0 * sc
-    bounds = [(None, None) if lg else (lo if np.isfinite(lo) else None, None)
+    # diagonal entries (lower bound 0) are searched on the whole real line: the
+    # objective is even in them (with their column), so 0 is an interior point
+    # where a minimum is found like any other, and never a bound that a
+    # projected step lands on and mistakes for a stationary point
+    bounds = [(None, None) if lg or lo == 0.0 else (lo if np.isfinite(lo) else None, None)
               for lg, lo in zip(logscale, lower)]
     try:
         res = so.minimize(fun, u0, jac=True, method="L-BFGS-B", bounds=bounds,
@@ -126,9 +134,22 @@ def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float
     return str(res.message), bool(res.success)
 
 
+def _nonnegative_diagonal(theta: NDArray[np.float64], lower: NDArray[np.float64],
+                          columns: NDArray[np.int64] | None) -> NDArray[np.float64]:
+    """The same Lambda Lambda' with every diagonal entry >= 0: a column whose
+    diagonal entry is negative is negated whole (``columns`` from
+    ``_terms.theta_columns``; without it, each entry is its own column)."""
+    th = theta.copy()
+    cols = np.arange(len(th)) if columns is None else columns
+    for d in np.flatnonzero((lower == 0.0) & (th < 0.0)):
+        th[cols == d] *= -1.0
+    return th + 0.0  # no -0.0
+
+
 def optimize_theta(fn: Callable, x0: NDArray[np.float64], lower: NDArray[np.float64],
                    use_gradient: bool, reml: bool, verbose: bool = False,
-                   scale: NDArray[np.float64] | None = None) -> OptSummary:
+                   scale: NDArray[np.float64] | None = None,
+                   columns: NDArray[np.int64] | None = None) -> OptSummary:
     """Minimise ``fn(theta, grad)`` from ``x0`` subject to ``theta >= lower``.
 
     ``fn`` returns the objective and, when ``grad`` is an array, writes the
@@ -145,7 +166,7 @@ def optimize_theta(fn: Callable, x0: NDArray[np.float64], lower: NDArray[np.floa
             # scale, where theta = 0 is a point, from the best theta so far
             best = min(ev.log, key=lambda t: t[1])[0]
             message, success = _lbfgsb(ev, best, lower, np.zeros_like(logscale))
-        best = min(ev.log, key=lambda t: t[1])[0]
+        best = _nonnegative_diagonal(min(ev.log, key=lambda t: t[1])[0], lower, columns)
         opt.returnvalue = message
         opt.converged = success
         if not success:
@@ -179,5 +200,7 @@ def optimize_theta(fn: Callable, x0: NDArray[np.float64], lower: NDArray[np.floa
                                  nlopt.ROUNDOFF_LIMITED)
     best = min(range(len(ev.log)), key=lambda i: ev.log[i][1])
     opt.final, opt.fmin = ev.log[best][0].copy(), ev.log[best][1]
+    if use_gradient:
+        opt.final = _nonnegative_diagonal(opt.final, lower, columns)
     opt.feval, opt.fitlog = len(ev.log), ev.log
     return opt

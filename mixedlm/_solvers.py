@@ -357,7 +357,7 @@ class BlockedSolver(_FirstBlockSolver):
         diagr = S.diagonal()[:q]
         grad = np.zeros(len(theta))
         t1 = int(self.first.tmpl[0, 0])
-        logdet1 = 2.0 * sum_off / lam1 if lam1 > 0 else 0.0
+        logdet1 = 2.0 * sum_off / lam1 if lam1 != 0 else 0.0  # odd in lam1
         grad[t1] = logdet1 - 2.0 * d / rr * zr1 @ u1
         start = 0
         for b in self.rest:
@@ -370,8 +370,9 @@ class BlockedSolver(_FirstBlockSolver):
 
 
 def _logdet_part(diag_inv: NDArray[np.float64], lam: float) -> float:
-    """2 sum (1 - diag) / lam; its limit 0 at lam = 0 (the objective is even in lam)."""
-    return float(2.0 * np.sum(1.0 - diag_inv) / lam) if lam > 0 else 0.0
+    """2 sum (1 - diag) / lam; its limit 0 at lam = 0 (the objective is even in
+    lam, so this is odd: the optimizer may pass a negative lam)."""
+    return float(2.0 * np.sum(1.0 - diag_inv) / lam) if lam != 0 else 0.0
 
 
 class CholmodSolver:

@@ -206,6 +206,24 @@ def theta_scales(terms: list[ReMat]) -> NDArray[np.float64]:
     return np.sqrt(n / n.max()) if n.size else n
 
 
+def theta_columns(terms: list[ReMat]) -> NDArray[np.int64]:
+    """Per theta entry, the index of the diagonal entry of its column of Lambda.
+
+    Negating one column of a term's factor (its diagonal entry and the entries
+    below it) leaves Lambda Lambda' and so the objective unchanged; the
+    optimizer uses this to search diagonals on the whole real line and report
+    them nonnegative, as lme4 does.
+    """
+    out, i = [], 0
+    for t in terms:
+        for c in range(t.k):
+            d = i
+            for _r in range(c, t.k):
+                out.append(d)
+                i += 1
+    return np.array(out, dtype=np.int64)
+
+
 def theta_names(terms: list[ReMat]) -> list[str]:
     """lme4-style names: ``Subject.Intercept``, ``Subject.Days.Intercept``, ..."""
     out = []

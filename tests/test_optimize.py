@@ -7,6 +7,8 @@ reuses its evaluation.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -119,3 +121,52 @@ def test_theta_scales_follow_the_number_of_levels():
     np.testing.assert_allclose(theta_scales(m.terms), [1.0, np.sqrt(10 / 30)])
     s = mixedlm.lmm("Reaction ~ 1 + Days + (1 + Days|Subject)", datasets.load("sleepstudy"))
     np.testing.assert_allclose(theta_scales(s.terms), np.ones(3))
+
+
+def test_zero_is_not_mistaken_for_a_minimum():
+    """Even in theta with its minimum at 0.3 and a maximum at 0: a step that
+    reaches 0 must not end the search there (the gradient vanishes at 0)."""
+    fn = Counted(lambda th: float((th[0] ** 2 - 0.09) ** 2), lambda th: 4.0 * th * (th * th - 0.09))
+    for start in (1.0, 0.2, 0.04, 0.0):
+        opt = optimize_theta(fn, np.array([start]), np.zeros(1), use_gradient=True,
+                             reml=False)
+        if start == 0.0:  # a start exactly at the maximum cannot leave it
+            continue
+        assert opt.final[0] == pytest.approx(0.3, rel=1e-4), start
+        assert opt.final[0] > 0
+
+
+def test_negative_diagonal_is_reported_by_its_column():
+    """A negative diagonal comes back positive with its column (the entries
+    below it in the same factor) negated: the same Lambda Lambda'."""
+    th = np.array([-0.5, 0.2, 1.0, -0.3])
+    lower = np.array([0.0, -np.inf, 0.0, 0.0])
+    cols = np.array([0, 0, 2, 3])  # a 2x2 factor (entries 0-2), then a scalar term
+    out = _optimize._nonnegative_diagonal(th, lower, cols)
+    np.testing.assert_array_equal(out, [0.5, -0.2, 1.0, 0.3])
+
+
+@pytest.mark.parametrize("seed", [6, 17, 21, 43, 51])
+def test_gradient_fits_match_bobyqa_on_weak_variance_components(seed):
+    """Designs where a variance component is small or 0 (where a projected
+    gradient step used to stop on theta = 0 above the minimum): the L-BFGS-B
+    fit is at least as good as BOBYQA's (lme4's optimizer) on the same model."""
+    import pandas as pd
+
+    import mixedlm
+
+    rng = np.random.default_rng(seed)
+    n, ng, nh = int(rng.integers(200, 600)), int(rng.integers(5, 40)), int(rng.integers(3, 15))
+    g, h, x = rng.integers(0, ng, n), rng.integers(0, nh, n), rng.standard_normal(n)
+    y = (1 + 0.5 * x + 0.05 * rng.standard_normal(ng)[g] + rng.standard_normal(n))
+    df = pd.DataFrame({"y": y, "x": x, "g": pd.Categorical(g), "h": pd.Categorical(h)})
+    for f in ["y ~ 1 + x + (1|g) + (1|h)", "y ~ 1 + x + (1|g)", "y ~ 1 + x + (1 + x|g)"]:
+        m = mixedlm.lmm(f, df)
+        for reml in (False, True):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # singular fits are expected here
+                r = m.fit(reml=reml)
+            bob = optimize_theta(lambda th, gr=None, s=m.solver, rm=reml: s.objective(th, rm),
+                                 m.theta0(), m.lower, False, reml).fmin
+            assert r.objective <= bob + 1e-10 * abs(bob), (f, reml, r.theta)
+            assert np.all(r.theta[m.lower == 0.0] >= 0.0)
