@@ -72,8 +72,8 @@ class _Stop(Exception):
 
 
 def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float64],
-            logscale: NDArray[np.bool_], scale: NDArray[np.float64] | None = None,
-            allow_switch: bool = True) -> tuple[str, bool]:
+            logscale: NDArray[np.bool_], scale: NDArray[np.float64] | None = None
+            ) -> tuple[str, bool]:
     """L-BFGS-B from ``theta0``, on scale * log(theta) for the entries flagged
     ``logscale`` (diagonals of relative covariance factors, bounded below by 0;
     ``scale`` from ``_terms.theta_scales``) and on theta itself for the others.
@@ -100,7 +100,7 @@ def _lbfgsb(ev: _Evaluator, theta0: NDArray[np.float64], lower: NDArray[np.float
 
     def fun(u: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         th = theta_of(u)
-        if allow_switch and np.any(th[logscale] < LOG_SCALE_SWITCH):
+        if np.any(th[logscale] < LOG_SCALE_SWITCH):
             raise _Stop("switch")
         g = np.empty(len(u))
         f = ev(th, g)

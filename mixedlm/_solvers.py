@@ -253,9 +253,6 @@ class BlockedSolver(_FirstBlockSolver):
         self.all_scalar = all(r.k == 1 for r in self.rest)
         self.has_gradient = self.all_scalar and k == 1
         self._layout = column_layout(self.rest)
-        # scratch of the scalar fast path, reused by every evaluation
-        self._bs = np.empty(len(self.idx))
-        self._Ct = np.empty((nl, P))
         # the same entries by rest column (level order within a column)
         self.cptr, self.cent, self._level_of = column_incidence(self.ptr, self.idx,
                                                                 self.q_rest)
@@ -267,6 +264,10 @@ class BlockedSolver(_FirstBlockSolver):
             self._gram = rest_gram_lower(cols, vals, q)
             self._AXr = rest_cross_dense(cols, vals, Xy, q)
             self._merged = self._merge_pairs()
+        # scratch of the scalar path on per-level pairs, reused by every evaluation
+        scalar_levels = self.has_gradient and self._merged is None
+        self._bs = np.empty(len(self.idx) if scalar_levels else 0)
+        self._Ct = np.empty((nl, P) if scalar_levels else (0, 0))
         if self._merged is None:
             self.A22 = rest_gram(cols, vals, Xy, self.q_rest)
             self.A22[self.q_rest:, self.q_rest:] = XyXy

@@ -42,7 +42,7 @@ from libc.math cimport log, sqrt, M_PI
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t, int64_t
-from scipy.linalg.cython_blas cimport dsymv, dsyrk
+from scipy.linalg.cython_blas cimport dsyrk
 from ._chol cimport chol_inv_lead, chol_rec, lauum_rec
 from ._linalg cimport factor_level, lam_t_vec, solve_lower
 
@@ -490,20 +490,3 @@ def residual_cross(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                 zrr[idx[a]] -= val[a, 0] * b1[l]
             zr1[l] = acc
     return zr1_arr, zrr_arr
-
-
-def sym_lower_matvec(const double[::1, :] A, Py_ssize_t m, const double[::1] x):
-    """y = S x for the symmetric m x m leading block S of A (lower triangle stored).
-
-    NumPy: ``S = np.tril(A[:m, :m]); y = (S + np.tril(S, -1).T) @ x``, without the
-    copies (BLAS ``dsymv`` with A's leading dimension).
-    """
-    cdef int mm = <int>m, lda = <int>A.shape[0], inc = 1
-    cdef double one = 1.0, zero = 0.0
-    cdef char uplo = b'L'
-    out_arr = np.zeros(m, dtype=np.float64)
-    cdef double[::1] out = out_arr
-    if m > 0:
-        with nogil:
-            dsymv(&uplo, &mm, &one, &A[0, 0], &lda, &x[0], &inc, &zero, &out[0], &inc)
-    return out_arr

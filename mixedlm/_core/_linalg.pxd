@@ -8,7 +8,6 @@ These helpers are ``inline`` and ``nogil``; they assume valid sizes.
 """
 from libc.math cimport log, sqrt
 from scipy.linalg.cython_lapack cimport dpotrf
-from scipy.linalg.cython_blas cimport dsyrk, dtrsm
 
 
 cdef inline int chol_lower(int k, double* a, int lda) noexcept nogil:
@@ -97,33 +96,6 @@ cdef inline void solve_lower_t(int k, const double* l, int ldl, double* x) noexc
         for i in range(r + 1, k):
             s = s - l[r * ldl + i] * x[i]
         x[r] = s / l[r * ldl + r]
-
-
-cdef inline int chol_lower_split(int n, int q, double* a, int lda) noexcept nogil:
-    """In-place lower Cholesky of the n x n matrix ``a``, factoring its leading
-    q x q block on its own first; 0 on success.
-
-    The trailing n - q rows (the [X y] columns, a few dozen) are then finished
-    with one triangular solve and a rank-q update. Same factor as one dpotrf
-    call; used because OpenBLAS's dpotrf is markedly slower for some sizes
-    (measured: 25 ms at n = 1157 against 17.6 ms at n = 1128).
-
-    NumPy: ``L11 = chol(A11); L21 = A21 @ inv(L11).T; L22 = chol(A22 - L21 @ L21.T)``.
-    """
-    cdef int info = 0, m = n - q
-    cdef char side = b'R', uplo = b'L', trans = b'T', notrans = b'N', diag = b'N'
-    cdef double one = 1.0, minus = -1.0
-    if q == 0 or m == 0:
-        return chol_lower(n, a, lda)
-    info = chol_lower(q, a, lda)
-    if info != 0:
-        return info
-    # BLAS dtrsm: L21 = A21 @ inv(L11).T  (A21 is the m x q block below L11)
-    dtrsm(&side, &uplo, &trans, &diag, &m, &q, &one, a, &lda, a + q, &lda)
-    # BLAS dsyrk: A22[lower] -= L21 @ L21.T
-    dsyrk(&uplo, &notrans, &m, &q, &minus, a + q, &lda, &one, a + q * lda + q, &lda)
-    info = chol_lower(m, a + q * lda + q, lda)
-    return 0 if info == 0 else q + info
 
 
 cdef inline int factor_level(int k, int P, const double* lam, const double* a11,
