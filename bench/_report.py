@@ -147,14 +147,18 @@ def per_eval_table(results: dict[str, Any]) -> str:
 
 
 def scale_table(results: dict[str, Any]) -> str:
-    """Construction and per-evaluation time on the big synthetic designs."""
+    """Construction, per-evaluation and whole-fit time on the big synthetic designs."""
     header = [
         "OPENBLAS_NUM_THREADS",
         "rows",
+        "level pairs",
+        "pairs held as",
         "construct (lmm)",
         "objective(theta)",
+        "objective + gradient",
+        "whole fit (evaluations)",
         "construct growth (target <= ~4x)",
-        "per-eval growth (target <= 1.10x)",
+        "per-eval growth, objective / with gradient (target <= 1.10x)",
     ]
     rows = []
     for t, e in results["scale"].items():
@@ -164,13 +168,23 @@ def scale_table(results: dict[str, Any]) -> str:
         for i, size in enumerate(sizes):
             grow = ["", ""]
             if i == len(sizes) - 1 and i > 0:
-                grow = [_growth(sizes[0], size, "construct"), _growth(sizes[0], size, "objective")]
+                grow = [_growth(sizes[0], size, "construct"),
+                        _growth(sizes[0], size, "objective") + " / "
+                        + _growth(sizes[0], size, "objective_grad")]
+            path = size.get("path", "n/a")
+            if size.get("basis_rank"):
+                path += f" (rank {size['basis_rank']})"
+            fit = size.get("fit") or {}
             rows.append(
                 [
                     t,
                     f"{size['rows']:,}",
+                    f"{size['level_pairs'] / 1e6:.0f}M" if size.get("level_pairs") else "n/a",
+                    path,
                     fmt_time((size.get("construct") or {}).get(STAT)),
                     fmt_time((size.get("objective") or {}).get(STAT)),
+                    fmt_time((size.get("objective_grad") or {}).get(STAT)),
+                    f"{fmt_time(fit.get('seconds'))} ({fit.get('feval', 'n/a')})",
                 ]
                 + grow
             )

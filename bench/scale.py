@@ -5,15 +5,21 @@ Usage::
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/scale.py --rows 1000000 4000000
 
 For each size the seeded design of :mod:`_synth` (20,000 x 2,000 crossed
-levels, identical levels at every size) is simulated untimed, then
+levels, identical levels at every size) is simulated untimed and
+construction ``mixedlm.lmm(formula, df)`` is timed (median of
+``--build-reps``; the first size also serves as the warm-up). With every
+size's model built, the evaluations are timed *interleaved* (size 1, size 2,
+size 1, ...; medians of ``--eval-reps`` after one warm-up round), so that a
+change of machine load hits every size alike: one ``m.objective(theta)`` at
+the true theta, and one evaluation with the analytic gradient, as the
+optimizer makes them. Then one whole ``fit()`` per size (its evaluation count
+and objective are recorded).
 
-* construction ``mixedlm.lmm(formula, df)`` is timed (median of
-  ``--build-reps``; the first size also serves as the warm-up), and
-* one ``m.objective(theta)`` at the true theta is timed
-  (median of ``--eval-reps`` after one warm-up call).
-
-Growth ratios of the last size over the first are reported (targets:
-construction <= ~4x for 4x rows, per-evaluation growth <= 10%).
+The representation of the level pairs each model chose (``mixedlm._pairs``:
+per level, merged, or class basis with its rank) and the number of level
+pairs are recorded too. Growth ratios of the last size over the first are
+reported (targets: construction <= ~4x for 4x rows, per-evaluation growth
+<= 10%).
 """
 
 from __future__ import annotations
@@ -24,39 +30,53 @@ from typing import Any
 
 import _synth
 import _timing
+import numpy as np
 from run_mixedlm import import_engine
 
 
-def measure_size(mlm, df, theta, build_reps: int, eval_reps: int) -> dict[str, Any]:
-    """Time construction and one objective evaluation on one design.
-
-    Parameters
-    ----------
-    mlm : module
-        This project's ``mixedlm``.
-    df : pandas.DataFrame
-        The simulated design.
-    theta : numpy.ndarray
-        Where the objective is evaluated.
-    build_reps, eval_reps : int
-        Repetitions of the construction and of the evaluation.
-
-    Returns
-    -------
-    dict
-        ``construct`` and ``objective`` timing summaries and the value.
-    """
+def build(mlm, df, build_reps: int) -> tuple[Any, dict[str, Any]]:
+    """Time the construction; return the last model and the timing summary."""
     models = []
     _, btimes = _timing.measure(
         lambda: models.append(mlm.lmm(_synth.FORMULA, df)), build_reps, warmup=0
     )
-    model = models[-1]
-    del models[:-1]
-    _, etimes = _timing.measure(lambda: model.objective(theta), eval_reps)
+    return models[-1], {"construct": _timing.summarize(btimes)}
+
+
+def time_evaluations(models: list, theta, eval_reps: int) -> list[dict[str, Any]]:
+    """Objective and objective-with-gradient times per model, interleaved."""
+    grad = np.empty(len(theta))
+    times: list[dict[str, list[float]]] = [{"objective": [], "objective_grad": []}
+                                           for _ in models]
+    for rep in range(eval_reps + 1):  # round 0 is the warm-up
+        for model, t in zip(models, times):
+            calls = (("objective", lambda m=model: m.objective(theta)),
+                     ("objective_grad", lambda m=model: m.solver.objective(theta, False, grad)))
+            for key, call in calls:
+                _, one = _timing.measure(call, 1, warmup=0)
+                if rep:
+                    t[key] += one
+    return [{k: _timing.summarize(v) for k, v in t.items()} for t in times]
+
+
+def describe_and_fit(model, theta) -> dict[str, Any]:
+    """How the model holds its level pairs, the objective at theta, one whole fit."""
+    from mixedlm import _pairs
+
+    solver = model.solver
+    value = float(model.objective(theta))
+    path = solver._path
+    start = time.perf_counter()
+    res = model.fit()
+    fit_s = time.perf_counter() - start
+    basis = getattr(solver, "_basis", None)
     return {
-        "construct": _timing.summarize(btimes),
-        "objective": _timing.summarize(etimes),
-        "objective_value": float(model.objective(theta)),
+        "objective_value": value,
+        "path": path,
+        "basis_rank": basis.rank if basis is not None else None,
+        "level_pairs": _pairs.level_pair_count(solver.ptr),
+        "fit": {"seconds": fit_s, "feval": int(res.optsum.feval),
+                "objective": float(res.objective)},
     }
 
 
@@ -76,21 +96,35 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - any failure means "engine n/a"
         mlm = None
         out["error"] = f"{type(exc).__name__}: {exc}"[:500]
+    models = []
     for nrows in args.rows:
         start = time.perf_counter()
         df = _synth.crossed(nrows, *args.nlev)
         row: dict[str, Any] = {"rows": nrows, "simulate_s": time.perf_counter() - start}
         if mlm is not None:
             try:
-                row.update(measure_size(mlm, df, theta, args.build_reps, args.eval_reps))
+                model, timing = build(mlm, df, args.build_reps)
+                models.append(model)
+                row.update(timing)
             except Exception as exc:  # noqa: BLE001 - report, never crash the benchmark
                 row["error"] = f"{type(exc).__name__}: {exc}"[:500]
         out["sizes"].append(row)
         del df
+    if mlm is not None and len(models) == len(args.rows):
+        try:
+            for row, timing in zip(out["sizes"], time_evaluations(models, theta,
+                                                                  args.eval_reps)):
+                row.update(timing)
+            for row, model in zip(out["sizes"], models):
+                row.update(describe_and_fit(model, theta))
+        except Exception as exc:  # noqa: BLE001 - report, never crash the benchmark
+            out["error"] = f"{type(exc).__name__}: {exc}"[:500]
     first, last = out["sizes"][0], out["sizes"][-1]
-    if "construct" in first and "construct" in last:
+    if "objective_grad" in first and "objective_grad" in last:
         out["construct_growth"] = last["construct"]["median"] / first["construct"]["median"]
         out["eval_growth"] = last["objective"]["median"] / first["objective"]["median"]
+        out["eval_grad_growth"] = (last["objective_grad"]["median"]
+                                   / first["objective_grad"]["median"])
     out["peak_rss_mb_self"] = _timing.peak_rss_mb()
     out["blas"] = _timing.blas_info()
     _timing.emit(out)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mixedlm
-from mixedlm import _solvers
+from mixedlm import _pairs
 
 RTOL = 1e-10  # objective vs the oracle: both are direct factorizations
 GRAD_RTOL, GRAD_ATOL = 1e-5, 1e-6
@@ -180,34 +180,50 @@ def test_merged_pairs_match_dense_class_sums(case, sim_df):
     assert np.all(prow >= np.repeat(np.arange(q), np.diff(pptr)))  # lower triangle
 
 
+def _path_model(case, sim_df, slope, path, monkeypatch):
+    """The model built with its level pairs held per level, merged, or on a basis."""
+    monkeypatch.setattr(_pairs, "MERGE_CLASS_FRACTION", np.inf if path == "merged" else 0.5)
+    monkeypatch.setattr(_pairs, "MERGE_MAX_LEVEL_PAIRS", -1 if path != "merged" else 8_000_000)
+    monkeypatch.setattr(_pairs, "BASIS_MAX_CLASSES", 4096 if path == "basis" else 0)
+    monkeypatch.setattr(_pairs, "BASIS_PAIR_COST", 1e9)  # the basis whenever it exists
+    return _scalar_model(case, sim_df, slope)
+
+
 @pytest.mark.parametrize("reml", [False, True], ids=["ML", "REML"])
 @pytest.mark.parametrize("slope", [False, True], ids=["intercept", "slope"])
 @pytest.mark.parametrize("case", SCALAR_CASES)
-def test_merged_and_level_paths_agree(case, slope, reml, sim_df, monkeypatch):
-    """Objective and gradient with and without the merged pairs, and the oracle."""
-    plain = _scalar_model(case, sim_df, slope)
-    if slope and plain.solver.first.group == "g":  # A11 = sum x^2: a class per level
-        assert plain.solver._merged is None
-    monkeypatch.setattr(_solvers, "MERGE_CLASS_FRACTION", np.inf)
-    merged = _scalar_model(case, sim_df, slope)
+def test_pair_paths_agree(case, slope, reml, sim_df, monkeypatch):
+    """Objective, gradient and solution on the per-level, merged and class-basis
+    paths (``_pairs``), and the objective against the oracle."""
+    level = _path_model(case, sim_df, slope, "levels", monkeypatch)
+    assert level.solver._merged is None and level.solver._basis is None
+    assert level.solver.A22.size > 0
+    if slope and level.solver.first.group == "g":  # A11 = sum x^2: a class per level
+        assert _scalar_model(case, sim_df, slope).solver._merged is None
+    merged = _path_model(case, sim_df, slope, "merged", monkeypatch)
     assert merged.solver._merged is not None and merged.solver.A22.size == 0
-    monkeypatch.setattr(_solvers, "MERGE_MAX_LEVEL_PAIRS", -1)
-    level = _scalar_model(case, sim_df, slope)
-    assert level.solver._merged is None and level.solver.A22.size > 0
+    basis = _path_model(case, sim_df, slope, "basis", monkeypatch)
+    has_basis = basis.solver._basis is not None
+    # intercept first terms have few classes (row counts): the basis must exist
+    assert has_basis or slope
     rng = np.random.default_rng(99)
     for th in [level.theta0(), oracle.random_theta(level, rng), oracle.random_theta(level, rng)]:
-        g1, g2 = np.empty(level.ntheta), np.empty(level.ntheta)
-        f1 = merged.solver.objective(th, reml, g1)
+        g2 = np.empty(level.ntheta)
         f2 = level.solver.objective(th, reml, g2)
-        assert f1 == pytest.approx(f2, rel=1e-12)
-        assert f1 == pytest.approx(oracle.objective(level, th, reml), rel=RTOL)
-        np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-9)
-        b1, u1, _, r1 = merged.solver.solution(th)
+        assert level.solver._path == "levels"
+        assert f2 == pytest.approx(oracle.objective(level, th, reml), rel=RTOL)
         b2, u2, _, r2 = level.solver.solution(th)
-        np.testing.assert_allclose(b1, b2, rtol=1e-10, atol=1e-12)
-        assert r1 == pytest.approx(r2, rel=1e-12)
-        for a, b in zip(u1, u2):
-            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
+        for other, path in ((merged, "merged"), (basis, "basis" if has_basis else "levels")):
+            g1 = np.empty(level.ntheta)
+            f1 = other.solver.objective(th, reml, g1)
+            assert other.solver._path == path
+            assert f1 == pytest.approx(f2, rel=1e-12)
+            np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-9)
+            b1, u1, _, r1 = other.solver.solution(th)
+            np.testing.assert_allclose(b1, b2, rtol=1e-10, atol=1e-12)
+            assert r1 == pytest.approx(r2, rel=1e-12)
+            for a, b in zip(u1, u2):
+                np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
 
 
 def test_merge_and_objective_reject_inconsistent_input(sim_df):

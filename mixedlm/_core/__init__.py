@@ -4,10 +4,14 @@
 * ``_dense``   - single grouping factor: profiled objective and analytic gradient.
 * ``_merge``   - level pairs of the first factor merged by weight class, the
   input of the blocked solver's scalar fast path.
+* ``_basis``   - the same level pairs folded onto a small basis of class weights,
+  for large crossed designs (per-theta cost independent of the rows).
 * ``_chol``    - recursive dense Cholesky, inverse factor and inverse Gram
   (BLAS-3; faster here than LAPACK's dpotrf/dpotri at these orders).
 * ``_blocked`` - several factors: per-level elimination of the first factor,
   dense Schur complement (``_chol``), the gradient's pieces.
+* ``_gradient`` - the blocked solver's analytic gradient pieces (quadratic forms,
+  Z'r from the stored blocks).
 * ``_sparse``  - several factors, sparse path: Lambda' Z'Z Lambda + I on a fixed
   CSC pattern, for CHOLMOD.
 * ``_cholmod`` - the only scikit-sparse boundary (lazy import).

@@ -10,20 +10,5 @@ def objective_blocked(
     rlam: NDArray[np.float64], n: float, p: int, reml: bool,
     L: NDArray[np.float64], C: NDArray[np.float64], Csp: NDArray[np.float64],
     T: NDArray[np.float64], bs: NDArray[np.float64], Ct: NDArray[np.float64],
-    Sinv: NDArray[np.float64], merged: tuple | None = None,
+    Sinv: NDArray[np.float64], merged: tuple | None = None, basis: tuple | None = None,
 ) -> float: ...
-def level_quadform(
-    ptr: NDArray[np.int64], idx: NDArray[np.int32], bz: NDArray[np.float64],
-    bx: NDArray[np.float64], Sinv: NDArray[np.float64], q_rest: int,
-) -> NDArray[np.float64]: ...
-def merged_quadform(
-    pptr: NDArray[np.int64], prow: NDArray[np.int32], pcls: NDArray[np.int32],
-    pval: NDArray[np.float64], w: NDArray[np.float64], rscale: NDArray[np.float64],
-    Sinv: NDArray[np.float64],
-) -> float: ...
-def residual_cross(
-    A11: NDArray[np.float64], AZX: NDArray[np.float64], ptr: NDArray[np.int64],
-    idx: NDArray[np.int32], val: NDArray[np.float64], gptr: NDArray[np.int64],
-    grow: NDArray[np.int32], gval: NDArray[np.float64], AXr: NDArray[np.float64],
-    beta: NDArray[np.float64], b1: NDArray[np.float64], br: NDArray[np.float64],
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...

@@ -43,6 +43,7 @@ from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t, int64_t
 from scipy.linalg.cython_blas cimport dsyrk
+from ._basis cimport assemble_basis
 from ._chol cimport chol_inv_lead, chol_rec, lauum_rec
 from ._linalg cimport factor_level, lam_t_vec, solve_lower
 
@@ -236,7 +237,7 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                       double[:, :, ::1] L, double[:, :, ::1] C,
                       double[:, ::1] Csp, double[::1, :] T,
                       double[::1] bs, double[:, ::1] Ct, double[::1, :] Sinv,
-                      merged=None):
+                      merged=None, basis=None):
     """Profiled deviance (ML) or REML criterion for several grouping factors.
 
     When ``Sinv`` has m > 0 columns, the inverse of the leading m x m block
@@ -251,6 +252,13 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     rows by rest column ((q_rest, P), C order) and its [X y] corner ((P, P),
     Fortran). ``A22``, ``cptr``/``cent``/``lev`` and ``bs``/``Ct`` are then
     not read (A22 may be empty).
+
+    ``basis``, for the same path on large designs, is the tuple ``(Pb, Xb,
+    alpha, gptr, grow, gval, AXr, XX)``: the output of
+    ``_basis.basis_level_pairs``, the coordinates alpha = U'w of this theta's
+    class weights, the lower triangle of Z_rest'Z_rest by column (CSC) and
+    ``AXr``, ``XX`` as above (``_basis.assemble_basis``). It takes precedence
+    over ``merged``.
 
     Returns
     -------
@@ -273,8 +281,25 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     cdef const double[::1] pval, cls_a11
     cdef const double[:, ::1] xval, AXr
     cdef const double[::1, :] XX
-    cdef bint use_merged = fast and merged is not None
+    cdef bint use_basis = fast and basis is not None
+    cdef bint use_merged = fast and merged is not None and not use_basis
     cdef double[::1] wcls
+    cdef const double[::1] Pb, wbasis, gval
+    cdef const double[:, :, ::1] Xb
+    cdef const int64_t[::1] gptr
+    cdef const int32_t[::1] grow
+    cdef Py_ssize_t rb = 0
+    if use_basis:
+        Pb, Xb, wbasis, gptr, grow, gval, AXr, XX = basis
+        rb = wbasis.shape[0]
+        if (rb < 1 or Xb.shape[0] != qr or Xb.shape[1] != rb or Xb.shape[2] != P
+                or Pb.shape[0] != rb * qr * (qr + 1) // 2 or gptr.shape[0] != qr + 1
+                or grow.shape[0] != gptr[qr] or gval.shape[0] != gptr[qr]
+                or AXr.shape[0] != qr or AXr.shape[1] != P or XX.shape[0] != P
+                or XX.shape[1] != P or (qr > 0 and rscale.shape[0] < qr)):
+            raise ValueError("class-basis pairs do not match this model's sizes")
+        if grow.shape[0] and (np.min(grow) < 0 or np.max(grow) >= qr):
+            raise ValueError("class-basis pairs: Gram rows out of range")
     if use_merged:
         pptr, prow, pcls, pval, xptr, xcls, xval, cls_a11, AXr, XX = merged
         if (pptr.shape[0] != qr + 1 or xptr.shape[0] != qr + 1 or xval.shape[1] != P
@@ -291,7 +316,16 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
         raise MemoryError()
     try:
         with nogil:
-            if use_merged:
+            if use_basis:
+                _factor_levels_scalar(A11, AZX, ptr, val, lam1[0, 0], P, L, C, Csp, NULL,
+                                      &logdet_z)
+                assemble_basis(&T[0, 0], ld, qr, P, &Pb[0] if qr > 0 else NULL,
+                               &Xb[0, 0, 0] if qr > 0 else NULL, rb, &wbasis[0],
+                               &rscale[0] if qr > 0 else NULL, &gptr[0],
+                               &grow[0] if gptr[qr] > 0 else NULL,
+                               &gval[0] if gptr[qr] > 0 else NULL,
+                               &AXr[0, 0] if qr > 0 else NULL, &XX[0, 0])
+            elif use_merged:
                 _eliminate_merged(A11, AZX, ptr, val, lam1[0, 0], rscale, qr, P, L, C,
                                   Csp, T, pptr, prow, pcls, pval, xptr, xcls, xval,
                                   cls_a11, AXr, XX, &wcls[0], &logdet_z)
@@ -363,130 +397,3 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
         return obj
     finally:
         free(tmp)
-
-
-def level_quadform(const int64_t[::1] ptr, const int32_t[::1] idx,
-                   const double[::1] bz, const double[:, ::1] bx,
-                   const double[::1, :] Sinv, Py_ssize_t q_rest):
-    """Per level l of a scalar first factor: b_l' Sinv b_l.
-
-    b_l has the sparse entries ``bz[ptr[l]:ptr[l+1]]`` at rows ``idx[...]`` and
-    the dense entries ``bx[:, l]`` at rows ``q_rest + j`` (``bx`` may have zero
-    rows). ``Sinv`` holds a symmetric matrix in its lower triangle (as
-    ``objective_blocked`` leaves it). This gives the first factor's entries of
-    diag(Omega^{-1}) for the gradient: (1 + b_l' S^{-1} b_l) / L_l^2.
-
-    Measured against the alternative of skipping X'X and accumulating
-    ||X b_l||^2 from X = inv(LT) column by column: that streams about nnz * m / 2
-    entries of X from outside the L2 cache (22 ms on InstEval), while X'X by
-    ``dlauum``-style BLAS-3 plus this lookup costs about 11 ms.
-
-    NumPy: ``out[l] = b @ S @ b`` with S the full symmetric matrix.
-    """
-    cdef Py_ssize_t nl = ptr.shape[0] - 1, px = bx.shape[0], l, a, b, j, j2
-    cdef double acc, s
-    out_arr = np.empty(nl, dtype=np.float64)
-    cdef double[::1] out = out_arr
-    with nogil:
-        for l in range(nl):
-            acc = 0.0
-            for b in range(ptr[l], ptr[l + 1]):
-                s = 0.5 * bz[b] * Sinv[idx[b], idx[b]]
-                for a in range(b + 1, ptr[l + 1]):  # idx sorted: idx[a] > idx[b]
-                    s = s + bz[a] * Sinv[idx[a], idx[b]]
-                acc = acc + 2.0 * bz[b] * s
-                for j in range(px):
-                    acc = acc + 2.0 * bz[b] * bx[j, l] * Sinv[q_rest + j, idx[b]]
-            for j in range(px):
-                s = 0.5 * bx[j, l] * Sinv[q_rest + j, q_rest + j]
-                for j2 in range(j + 1, px):
-                    s = s + bx[j2, l] * Sinv[q_rest + j2, q_rest + j]
-                acc = acc + 2.0 * bx[j, l] * s
-            out[l] = acc
-    return out_arr
-
-
-def merged_quadform(const int64_t[::1] pptr, const int32_t[::1] prow,
-                    const int32_t[::1] pcls, const double[::1] pval, const double[::1] w,
-                    const double[::1] rscale, const double[::1, :] Sinv):
-    """sum_l c_l b_l' Sinv b_l over the class-merged level pairs (ML, scalar terms).
-
-    With the merged entries of ``_merge`` (b_l = f_l v_l rscale, c_l = w[class]
-    / f_l^2 folded into ``w``), this is sum over entries e of column c of
-    w[pcls[e]] (2 - [row == c]) pval[e] rscale[row] rscale[c] Sinv[row, c].
-    Column c of Sinv is read contiguously; give ``w`` = 0 for the Z_rest'Z_rest
-    class. The blocked gradient needs only this sum of the first factor's
-    quadratic forms, so the per-level ``level_quadform`` is not needed on
-    this path.
-
-    NumPy: ``sum(c_l * b_l @ S @ b_l for each level l)``.
-    """
-    cdef Py_ssize_t q = pptr.shape[0] - 1, c, e, r, e0, e1
-    cdef double acc = 0.0, s0, s1, s2, s3
-    cdef const double* col
-    with nogil:
-        for c in range(q):
-            col = &Sinv[0, c]
-            # four partial sums: the loop is bound by the latency of one add chain
-            s0 = s1 = s2 = s3 = 0.0
-            e0 = pptr[c]
-            e1 = pptr[c + 1]
-            e = e0
-            while e + 4 <= e1:
-                s0 = s0 + w[pcls[e]] * pval[e] * rscale[prow[e]] * col[prow[e]] * (2.0 - (prow[e] == c))
-                s1 = s1 + w[pcls[e + 1]] * pval[e + 1] * rscale[prow[e + 1]] * col[prow[e + 1]] * (2.0 - (prow[e + 1] == c))
-                s2 = s2 + w[pcls[e + 2]] * pval[e + 2] * rscale[prow[e + 2]] * col[prow[e + 2]] * (2.0 - (prow[e + 2] == c))
-                s3 = s3 + w[pcls[e + 3]] * pval[e + 3] * rscale[prow[e + 3]] * col[prow[e + 3]] * (2.0 - (prow[e + 3] == c))
-                e += 4
-            while e < e1:
-                s0 = s0 + w[pcls[e]] * pval[e] * rscale[prow[e]] * col[prow[e]] * (2.0 - (prow[e] == c))
-                e += 1
-            acc = acc + ((s0 + s1) + (s2 + s3)) * rscale[c]
-    return acc
-
-
-def residual_cross(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
-                   const int64_t[::1] ptr, const int32_t[::1] idx, const double[:, ::1] val,
-                   const int64_t[::1] gptr, const int32_t[::1] grow, const double[::1] gval,
-                   const double[:, ::1] AXr, const double[::1] beta,
-                   const double[::1] b1, const double[::1] br):
-    """Z' r for the residual r = y - X beta - Z b, from the stored blocks (scalar terms).
-
-    ``b1`` (nl,) are the first factor's effects, ``br`` (q_rest,) the rest's;
-    ``gptr``/``grow``/``gval`` the lower triangle of Z_rest'Z_rest by column
-    (CSC) and ``AXr`` (q_rest, P) its cross products with [X y].
-
-    Returns
-    -------
-    zr1 : ndarray of shape (nl,)
-        Z1' r per level: AZX[p, l] - AZX[:p, l] @ beta - A11[l] b1[l] - A1r_l @ br.
-    zrr : ndarray of shape (q_rest,)
-        Z_rest' r: AXr[:, p] - AXr[:, :p] @ beta - A1r.T @ b1 - A_rr @ br.
-    """
-    cdef Py_ssize_t nl = A11.shape[0], p = beta.shape[0], q = AXr.shape[0], l, a, j, c, e, r
-    cdef double acc
-    zr1_arr = np.empty(nl, dtype=np.float64)
-    zrr_arr = np.empty(q, dtype=np.float64)
-    cdef double[::1] zr1 = zr1_arr, zrr = zrr_arr
-    with nogil:
-        for c in range(q):
-            acc = AXr[c, p]
-            for j in range(p):
-                acc = acc - AXr[c, j] * beta[j]
-            zrr[c] = acc
-        # NumPy: zrr -= A_rr @ br, A_rr symmetric from its lower triangle
-        for c in range(q):
-            for e in range(gptr[c], gptr[c + 1]):
-                r = grow[e]
-                zrr[r] -= gval[e] * br[c]
-                if r != c:
-                    zrr[c] -= gval[e] * br[r]
-        for l in range(nl):
-            acc = AZX[p, l, 0] - A11[l, 0, 0] * b1[l]
-            for j in range(p):
-                acc = acc - AZX[j, l, 0] * beta[j]
-            for a in range(ptr[l], ptr[l + 1]):
-                acc = acc - val[a, 0] * br[idx[a]]
-                zrr[idx[a]] -= val[a, 0] * b1[l]
-            zr1[l] = acc
-    return zr1_arr, zrr_arr

@@ -1,0 +1,131 @@
+"""How the blocked solver holds its first factor's level pairs (scalar terms).
+
+With a scalar first factor and scalar rest terms, every evaluation of the
+blocked solver needs sum_l f_l^2 v_l v_l' over the first factor's levels l
+(``_core._blocked``). Three representations of that sum, chosen once per
+model from the structure:
+
+* **per level** (``_blocked._eliminate_scalar``): every evaluation walks the
+  level pairs; the cost is their number, sum_l nnz_l (nnz_l + 1) / 2.
+* **merged by class** (``_core._merge``): levels with equal A11 share their
+  weight, so their pairs are summed once; per evaluation one multiply-add
+  per merged entry. Chosen when it pays and its scratch stays small
+  (InstEval: 1.29M level pairs become 832k entries).
+* **class basis** (``_core._basis``, ``_classbasis``): the class weights
+  for every theta lie, to rounding, in a space of small dimension r, so the
+  sum is formed from r dense matrices built once; per evaluation r ordered
+  multiply-adds per entry of the Schur complement, whatever the number of
+  rows. Chosen on large crossed designs where the level pairs are many
+  (20,000 x 2,000 levels, 4M rows: 360M level pairs against 12 x 2.0M).
+  When the check of an evaluation's weights fails (:func:`_classbasis.
+  coefficients`), that evaluation takes the per-level path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._classbasis import class_basis, coefficients
+from ._core._basis import basis_level_pairs
+from ._core._merge import merge_level_pairs
+
+#: Class-merged level pairs are built when there are at most this fraction as
+#: many classes as levels, and at most this many level pairs: building them
+#: costs a few passes over the pairs and up to 16 bytes per pair, which on very
+#: large crossed designs (20,000 x 2,000 levels, 4M rows: 360M pairs)
+#: outweighs what the evaluations gain (measured: 13 s construction against
+#: 3 s); InstEval has 1.3M.
+MERGE_MAX_LEVEL_PAIRS = 8_000_000
+MERGE_CLASS_FRACTION = 0.5
+
+#: The class basis is tried with at most this many classes (its search costs
+#: O(samples x classes x rank)) and kept only up to this rank.
+BASIS_MAX_CLASSES = 4096
+BASIS_MAX_RANK = 32
+#: Largest basis storage (r * q (q + 1) / 2 doubles). The 20,000 x 2,000
+#: design at 1M rows needs 240 MB (r = 15, q = 2,000).
+BASIS_MAX_BYTES = 1 << 30
+#: A scattered level-pair update of the per-level path costs about as much as
+#: this many in-order basis multiply-adds (measured on the 20,000 x 2,000
+#: design: 4 ns a pair against about 1 ns a basis multiply-add).
+BASIS_PAIR_COST = 3.0
+
+
+def level_pair_count(ptr: NDArray[np.int64]) -> int:
+    """sum_l nnz_l (nnz_l + 1) / 2: the per-level path's updates per evaluation."""
+    per_level = np.diff(ptr)
+    return int(np.sum(per_level * (per_level + 1) // 2))
+
+
+def weight_classes(A11: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int32]]:
+    """The distinct A11 values of a scalar first factor, and each level's class."""
+    a11, cls = np.unique(A11[:, 0, 0], return_inverse=True)
+    return np.ascontiguousarray(a11), cls.astype(np.int32)
+
+
+def merged_pairs(solver, force: bool = False) -> tuple | None:
+    """Level pairs merged by weight class, or None when the classes would not
+    pay (about as many classes as levels) or the merge scratch would be too
+    large; ``force`` skips both checks.
+
+    Returns the ``merged`` tuple of ``_blocked.objective_blocked``.
+    """
+    a11, cls = weight_classes(solver.A11)
+    if not force and (level_pair_count(solver.ptr) > MERGE_MAX_LEVEL_PAIRS
+                      or len(a11) > MERGE_CLASS_FRACTION * len(cls)):
+        return None
+    merged = merge_level_pairs(solver.ptr, solver.idx, solver.val, cls, len(a11),
+                               solver.AZX, solver.q_rest, *solver._gram)
+    return (*merged, a11, solver._AXr, solver._XX)
+
+
+@dataclass
+class ClassBasis:
+    """Level pairs folded onto a basis of class weights (``_core._basis``)."""
+
+    a11: NDArray[np.float64]  # (K,) class values
+    U: NDArray[np.float64]    # (K, r) orthonormal basis of the weights
+    Pb: NDArray[np.float64]   # sum_k U[k, j] M_k, by column (see _core._basis)
+    Xb: NDArray[np.float64]   # (q, r, P) the [X y] rows likewise
+
+    @property
+    def rank(self) -> int:
+        """r, the number of basis matrices."""
+        return self.U.shape[1]
+
+    def weights(self, lam: float) -> NDArray[np.float64] | None:
+        """alpha for the Schur complement's class weights lam^2 / (lam^2 a + 1),
+        or None when the basis does not reproduce them (use the exact path)."""
+        t = lam * lam
+        return coefficients(self.U, t / (t * self.a11 + 1.0))
+
+    def gradient_weights(self, lam: float) -> NDArray[np.float64] | None:
+        """beta for the gradient's class weights lam^2 / (lam^2 a + 1)^2, or None."""
+        t = lam * lam
+        m = t * self.a11 + 1.0
+        return coefficients(self.U, t / (m * m))
+
+
+def basis_pairs(solver, force: bool = False) -> ClassBasis | None:
+    """The class basis of the solver's first factor, or None when it would not pay
+    (per evaluation r q^2 / 2 ordered multiply-adds against the level pairs'
+    scattered updates), or its storage or rank would be too large; ``force``
+    skips the cost comparison (not the rank and storage limits)."""
+    a11, cls = weight_classes(solver.A11)
+    q = solver.q_rest
+    if len(a11) > BASIS_MAX_CLASSES or q == 0:
+        return None
+    per_rank = q * (q + 1) // 2
+    max_rank = min(BASIS_MAX_RANK, BASIS_MAX_BYTES // (8 * per_rank))
+    if not force:
+        max_rank = min(max_rank, int(BASIS_PAIR_COST * level_pair_count(solver.ptr)
+                                     / per_rank))
+    if max_rank < 1:
+        return None
+    U = class_basis(a11, max_rank)
+    if U is None:
+        return None
+    Pb, Xb = basis_level_pairs(solver.ptr, solver.idx, solver.val, cls, U, solver.AZX, q)
+    return ClassBasis(a11, U, Pb, Xb)

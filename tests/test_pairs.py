@@ -1,0 +1,122 @@
+"""The choice of the level pairs' representation (``mixedlm._pairs``).
+
+Per level, merged by class or on a class basis: which one a model gets, and
+that the class-basis path falls back to the exact per-level path, for the
+objective and for the gradient, whenever an evaluation's weights fail the
+basis check. Agreement of the three paths at fixed theta is tested in
+``test_core_blocked.py``.
+"""
+from __future__ import annotations
+
+import _oracle as oracle
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedlm
+from mixedlm import _classbasis, _pairs
+
+FORMULA = "y ~ 1 + x + (1|g) + (1|h)"
+
+
+def _crossed(nrows, ng, nh, seed=1):
+    """Random crossed design: most first-factor levels meet many h levels."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, ng, nrows)
+    h = rng.integers(0, nh, nrows)
+    g[:ng], h[:nh] = np.arange(ng), np.arange(nh)
+    x = rng.normal(size=nrows)
+    y = (0.5 * x + rng.normal(0, 0.7, ng)[g] + rng.normal(0, 0.4, nh)[h]
+         + rng.normal(size=nrows))
+    return pd.DataFrame({"y": y, "x": x, "g": pd.Categorical(g), "h": pd.Categorical(h)})
+
+
+@pytest.fixture(scope="module")
+def big_df():
+    # about 12M level pairs (> MERGE_MAX_LEVEL_PAIRS) against 300 x 301 / 2 entries
+    # per basis matrix
+    return _crossed(250_000, 1_500, 300)
+
+
+def test_auto_choice_follows_the_level_pairs(big_df, sim_df):
+    s = mixedlm.lmm(FORMULA, big_df).solver
+    assert _pairs.level_pair_count(s.ptr) > _pairs.MERGE_MAX_LEVEL_PAIRS
+    assert s._merged is None and s._basis is not None
+    assert 1 <= s._basis.rank <= _pairs.BASIS_MAX_RANK
+    assert s.A22.size == 0  # the per-level path's dense A_WW is not built
+    # few level pairs: merged by class, no basis
+    small = mixedlm.lmm(oracle.MULTI_FACTOR["crossed_scalar"][0], sim_df).solver
+    assert small._merged is not None and small._basis is None
+
+
+def test_basis_only_when_it_pays(sim_df, monkeypatch):
+    monkeypatch.setattr(_pairs, "MERGE_MAX_LEVEL_PAIRS", -1)
+    # balanced crossed levels: one class, so one basis matrix, cheaper than the pairs
+    s = mixedlm.lmm(oracle.MULTI_FACTOR["crossed_scalar"][0], sim_df).solver
+    assert s._basis is not None and s._basis.rank == 1
+    # nested: 20 level pairs and 8 classes; r q^2 / 2 multiply-adds would cost more
+    s = mixedlm.lmm(oracle.MULTI_FACTOR["nested"][0], sim_df).solver
+    assert s._merged is None and s._basis is None and s.A22.size > 0
+    forced = _pairs.basis_pairs(s, force=True)
+    assert forced is not None and forced.Pb.size == forced.rank * s.q_rest * (s.q_rest + 1) // 2
+    monkeypatch.setattr(_pairs, "BASIS_MAX_BYTES", 8)  # not even one basis matrix
+    assert _pairs.basis_pairs(s, force=True) is None
+
+
+@pytest.fixture(scope="module")
+def models(big_df):
+    """The same design on the class-basis path and on the per-level path."""
+    basis = mixedlm.lmm(FORMULA, big_df)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(_pairs, "BASIS_MAX_CLASSES", 0)
+    try:
+        level = mixedlm.lmm(FORMULA, big_df)
+    finally:
+        mp.undo()
+    assert basis.solver._basis is not None and level.solver._basis is None
+    return basis, level
+
+
+@pytest.mark.parametrize("reml", [False, True], ids=["ML", "REML"])
+def test_fallback_when_the_weights_fail_the_check(models, reml, monkeypatch):
+    basis, level = models
+    th = np.array([0.7, 0.35])
+    g_level = np.empty(2)
+    f_level = level.solver.objective(th, reml, g_level)
+    monkeypatch.setattr(_classbasis, "CHECK_TOL", -1.0)  # every check fails
+    g = np.empty(2)
+    f = basis.solver.objective(th, reml, g)
+    assert basis.solver._path == "levels"
+    # the lazily built dense A_WW equals the one built from the rows
+    np.testing.assert_allclose(np.tril(basis.solver.A22), np.tril(level.solver.A22), rtol=1e-13,
+                               atol=1e-9)
+    assert f == pytest.approx(f_level, rel=1e-13)
+    np.testing.assert_allclose(g, g_level, rtol=1e-9)
+    monkeypatch.undo()
+    f2 = basis.solver.objective(th, reml, g)
+    assert basis.solver._path == "basis"
+    assert f2 == pytest.approx(f_level, rel=1e-12)
+    np.testing.assert_allclose(g, g_level, rtol=1e-9)
+
+
+def test_gradient_falls_back_alone(models, monkeypatch):
+    basis, level = models
+    th = np.array([0.4, 1.1])
+    g_level, g = np.empty(2), np.empty(2)
+    level.solver.objective(th, False, g_level)
+    monkeypatch.setattr(_pairs.ClassBasis, "gradient_weights", lambda self, lam: None)
+    basis.solver.objective(th, False, g)
+    assert basis.solver._path == "basis"
+    np.testing.assert_allclose(g, g_level, rtol=1e-9)
+
+
+def test_fits_agree_across_paths(models):
+    basis, level = models
+    rb, rl = basis.fit(), level.fit()
+    assert rb.objective == pytest.approx(rl.objective, rel=1e-12)
+    np.testing.assert_allclose(rb.theta, rl.theta, rtol=1e-6)
+    np.testing.assert_allclose(rb.fe_params, rl.fe_params, rtol=1e-8)
+    np.testing.assert_allclose(rb.bse, rl.bse, rtol=1e-6)
+    for a, b in zip(rb.ranef(uscale=True).values(), rl.ranef(uscale=True).values()):
+        np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float),
+                                   rtol=1e-5, atol=1e-8)
