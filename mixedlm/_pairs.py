@@ -44,13 +44,19 @@ MERGE_CLASS_FRACTION = 0.5
 #: O(samples x classes x rank)) and kept only up to this rank.
 BASIS_MAX_CLASSES = 4096
 BASIS_MAX_RANK = 32
-#: Largest basis storage (r * q (q + 1) / 2 doubles). The 20,000 x 2,000
-#: design at 1M rows needs 240 MB (r = 15, q = 2,000).
+#: Largest basis storage (r q (q + 1) / 2 doubles) plus the build's scratch
+#: (12 bytes per class and rest column). The 20,000 x 2,000 design at 1M rows
+#: needs 240 MB (r = 15, q = 2,000).
 BASIS_MAX_BYTES = 1 << 30
-#: A scattered level-pair update of the per-level path costs about as much as
-#: this many in-order basis multiply-adds (measured on the 20,000 x 2,000
-#: design: 4 ns a pair against about 1 ns a basis multiply-add).
-BASIS_PAIR_COST = 3.0
+#: Costs in units of one in-order basis multiply-add of an evaluation (about
+#: 1 ns), measured on the 20,000 x 2,000 design: a scattered level-pair update
+#: of the per-level path costs about 4 (the build's pass over the pairs, the
+#: same), a multiply-add of the build's dgemm fold about 0.1.
+BASIS_PAIR_COST = 4.0
+BASIS_FOLD_COST = 0.1
+#: The build must pay for itself within this many evaluations (a fit with the
+#: gradient takes 8 to 20).
+BASIS_PAYBACK_EVALS = 10
 
 
 def level_pair_count(ptr: NDArray[np.int64]) -> int:
@@ -98,30 +104,44 @@ class ClassBasis:
     def weights(self, lam: float) -> NDArray[np.float64] | None:
         """alpha for the Schur complement's class weights lam^2 / (lam^2 a + 1),
         or None when the basis does not reproduce them (use the exact path)."""
-        t = lam * lam
-        return coefficients(self.U, t / (t * self.a11 + 1.0))
+        with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN: check fails
+            t = lam * lam
+            w = t / (t * self.a11 + 1.0)
+        return coefficients(self.U, w)
 
     def gradient_weights(self, lam: float) -> NDArray[np.float64] | None:
         """beta for the gradient's class weights lam^2 / (lam^2 a + 1)^2, or None."""
-        t = lam * lam
-        m = t * self.a11 + 1.0
-        return coefficients(self.U, t / (m * m))
+        with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN: check fails
+            t = lam * lam
+            m = t * self.a11 + 1.0
+            g = t / (m * m)
+        return coefficients(self.U, g)
 
 
 def basis_pairs(solver, force: bool = False) -> ClassBasis | None:
-    """The class basis of the solver's first factor, or None when it would not pay
-    (per evaluation r q^2 / 2 ordered multiply-adds against the level pairs'
-    scattered updates), or its storage or rank would be too large; ``force``
-    skips the cost comparison (not the rank and storage limits)."""
+    """The class basis of the solver's first factor, or None when it would not pay,
+    or its storage or rank would be too large; ``force`` skips the cost
+    comparison (not the rank and storage limits).
+
+    It pays when building it and ``BASIS_PAYBACK_EVALS`` evaluations cost less
+    than as many evaluations on the level pairs: with N level pairs, K
+    classes and q rest columns, a basis of rank r costs per evaluation
+    r q^2 / 2 multiply-adds against ``BASIS_PAIR_COST`` N, and to build one
+    pass over the pairs plus at most r K q^2 / 2 multiply-adds of the fold,
+    which bounds r.
+    """
     a11, cls = weight_classes(solver.A11)
-    q = solver.q_rest
-    if len(a11) > BASIS_MAX_CLASSES or q == 0:
+    q, K = solver.q_rest, len(a11)
+    if K > BASIS_MAX_CLASSES or q == 0:
         return None
     per_rank = q * (q + 1) // 2
-    max_rank = min(BASIS_MAX_RANK, BASIS_MAX_BYTES // (8 * per_rank))
+    scratch = 12 * K * (q + 1)
+    max_rank = min(BASIS_MAX_RANK, (BASIS_MAX_BYTES - scratch) // (8 * per_rank))
     if not force:
-        max_rank = min(max_rank, int(BASIS_PAIR_COST * level_pair_count(solver.ptr)
-                                     / per_rank))
+        evals, pairs = BASIS_PAYBACK_EVALS, BASIS_PAIR_COST * level_pair_count(solver.ptr)
+        # r (evals + fold_cost K) q^2 / 2 + pairs < evals * pairs
+        saving = (evals - 1) * pairs
+        max_rank = min(max_rank, int(saving / (per_rank * (evals + BASIS_FOLD_COST * K))))
     if max_rank < 1:
         return None
     U = class_basis(a11, max_rank)

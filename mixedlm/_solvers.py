@@ -312,7 +312,11 @@ class BlockedSolver(_FirstBlockSolver):
             sum_off = float(np.sum(lam1 * lam1 * a11_l / m_l)) - quad
         else:
             bx = self.C[:p, :, 0] if reml else np.empty((0, len(b1)))
-            quad = level_quadform(self.ptr, self.idx, self.Csp[:, 0] * rscale[self.idx],
+            if self._path == "basis":  # that path leaves Csp = f_l val unwritten
+                csp = (lam1 / self.L[:, 0, 0])[self._level_of] * self.val[:, 0]
+            else:
+                csp = self.Csp[:, 0]
+            quad = level_quadform(self.ptr, self.idx, csp * rscale[self.idx],
                                   np.ascontiguousarray(bx), S, q)
             sum_off = float(np.sum((lam1 * lam1 * a11_l - quad) / m_l))
         diagr = S.diagonal()[:q]

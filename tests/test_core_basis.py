@@ -15,8 +15,8 @@ import mixedlm
 from mixedlm import _pairs
 from mixedlm._core._basis import basis_level_pairs, basis_quadform
 
-CASES = ["crossed_scalar", "crossed_small", "three_factors", "interaction_crossed",
-         "no_fixed"]
+CASES = ["nested", "crossed_scalar", "crossed_small", "three_factors",
+         "interaction_crossed", "no_fixed"]
 
 
 def _solver(case, sim_df):
@@ -67,6 +67,36 @@ def test_basis_pairs_match_dense_class_sums(case, sim_df):
     np.testing.assert_allclose(X, want_X, rtol=1e-12, atol=1e-10)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_basis_pairs_on_random_structures(seed):
+    """Many classes per column and every density, so that both ways of clearing
+    the per-class scratch (whole column, touched rows) and empty levels run."""
+    rng = np.random.default_rng(seed)
+    nl, q = int(rng.integers(1, 60)), int(rng.integers(1, 80))
+    K = int(rng.integers(1, min(nl, 12) + 1))
+    dens = rng.uniform(0.01, 0.9)
+    rows = [np.sort(rng.choice(q, size=rng.binomial(q, dens), replace=False))
+            for _ in range(nl)]
+    ptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    idx = np.concatenate(rows + [np.empty(0, int)]).astype(np.int32)
+    val = rng.normal(size=(len(idx), 1))
+    cls = rng.integers(0, K, nl).astype(np.int32)
+    r, P = int(rng.integers(1, 6)), int(rng.integers(1, 4))
+    U = rng.normal(size=(K, r))
+    AZX = rng.normal(size=(P, nl, 1))
+    Pb, X = basis_level_pairs(ptr, idx, val, cls, U, AZX, q)
+    V = np.zeros((nl, q))
+    for lv in range(nl):
+        V[lv, idx[ptr[lv]:ptr[lv + 1]]] = val[ptr[lv]:ptr[lv + 1], 0]
+    want_P, want_X = np.zeros((r, q, q)), np.zeros((q, r, P))
+    for k in range(K):
+        Vk = V[cls == k]
+        want_P += U[k][:, None, None] * np.tril(Vk.T @ Vk)
+        want_X += U[k][None, :, None] * (AZX[:, cls == k, 0] @ Vk).T[:, None, :]
+    np.testing.assert_allclose(_unpack(Pb, q, r), want_P, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(X, want_X, rtol=1e-12, atol=1e-11)
+
+
 @pytest.mark.parametrize("p", [0, 2])
 def test_basis_quadform_matches_numpy(p, sim_df):
     _, s = _solver("crossed_scalar", sim_df)
@@ -110,3 +140,31 @@ def test_kernels_reject_inconsistent_input(sim_df):
         basis_quadform(P[:-1], X, np.ones(2), np.ones(s.q_rest), S, 0)
     with pytest.raises(ValueError, match="cover"):
         basis_quadform(P, X, np.ones(2), np.ones(s.q_rest), S, 1)
+    with pytest.raises(ValueError, match="rank"):  # r = 0 would read beta[0]
+        basis_quadform(np.empty(0), np.empty((s.q_rest, 0, X.shape[2])), np.empty(0),
+                       np.ones(s.q_rest), S, 0)
+
+
+def test_objective_rejects_inconsistent_basis_input(sim_df, monkeypatch):
+    """objective_blocked validates what its nogil kernels index with."""
+    monkeypatch.setattr(_pairs, "MERGE_MAX_LEVEL_PAIRS", -1)
+    monkeypatch.setattr(_pairs, "BASIS_PAIR_COST", 1e9)
+    _, s = _solver("crossed_scalar", sim_df)
+    assert s._basis is not None
+    th = np.array([0.7, 0.4])
+    want = s.objective(th, False)
+    gptr, grow, gval = s._gram
+    bad_gptr = gptr.copy()
+    bad_gptr[1] = 10**8  # a column pointer running far past the Gram's entries
+    for gram, match in (((bad_gptr, grow, gval), "rise from 0"),
+                        ((gptr, grow + s.q_rest, gval), "out of range")):
+        monkeypatch.setattr(s, "_gram", gram)
+        with pytest.raises(ValueError, match=match):
+            s.objective(th, False)
+    monkeypatch.setattr(s, "_gram", (gptr, grow, gval))
+    Tpad = s._Tpad
+    monkeypatch.setattr(s, "_Tpad", np.asfortranarray(Tpad[:, :-1]))  # one column short
+    with pytest.raises(ValueError, match="sizes"):
+        s.objective(th, False)
+    monkeypatch.setattr(s, "_Tpad", Tpad)
+    assert s.objective(th, False) == want

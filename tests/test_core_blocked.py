@@ -247,3 +247,31 @@ def test_merge_and_objective_reject_inconsistent_input(sim_df):
     finally:
         s._merged = merged
     assert np.isfinite(s.objective(np.ones(2), False))
+
+
+def test_gradient_kernels_reject_inconsistent_input(sim_df):
+    """``_core._gradient``'s kernels index without bounds checks."""
+    from mixedlm._core._gradient import level_matvec, level_quadform, residual_cross
+
+    s = _scalar_model("crossed_scalar", sim_df).solver
+    x = np.ones(s.q_rest)
+    want = level_matvec(s.ptr, s.idx, s.val, x)
+    np.testing.assert_allclose(want, [s.val[s.ptr[lv]:s.ptr[lv + 1], 0].sum()
+                                      for lv in range(len(s.ptr) - 1)])
+    bad = s.ptr.copy()
+    bad[1] = 10**8  # pointers that fall back: would read far past idx
+    for ptr in (bad, np.empty(0, np.int64)):
+        with pytest.raises(ValueError, match="pointers"):
+            level_matvec(ptr, s.idx, s.val, x)
+    with pytest.raises(ValueError, match="out of range"):
+        level_matvec(s.ptr, s.idx, s.val, x[:-1])
+    S = np.asfortranarray(np.eye(s.q_rest))
+    with pytest.raises(ValueError, match="do not match"):
+        level_quadform(s.ptr, s.idx, np.ones(len(s.idx) - 1), np.empty((0, 1)), S, s.q_rest)
+    nl, p = len(s.ptr) - 1, s.p
+    args = [s.A11, s.AZX, s.ptr, s.idx, s.val, *s._gram, s._AXr, np.zeros(p),
+            np.zeros(nl), np.zeros(s.q_rest)]
+    residual_cross(*args)
+    args[-1] = np.zeros(s.q_rest - 1)
+    with pytest.raises(ValueError, match="sizes"):
+        residual_cross(*args)

@@ -120,3 +120,43 @@ def test_fits_agree_across_paths(models):
     for a, b in zip(rb.ranef(uscale=True).values(), rl.ranef(uscale=True).values()):
         np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float),
                                    rtol=1e-5, atol=1e-8)
+
+
+@pytest.fixture(scope="module")
+def reduced():
+    """A design whose class basis is truly reduced (r < K): 40k rows, 400 x 120
+    levels, row counts 60-150 per first-factor level; the same on the per-level path."""
+    df = _crossed(40_000, 400, 120)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(_pairs, "MERGE_MAX_LEVEL_PAIRS", -1)
+    try:
+        basis = mixedlm.lmm(FORMULA, df)
+        mp.setattr(_pairs, "BASIS_MAX_CLASSES", 0)
+        level = mixedlm.lmm(FORMULA, df)
+    finally:
+        mp.undo()
+    return basis, level
+
+
+def test_reduced_basis_over_the_whole_theta_range(reduced):
+    """From lam = 0 to far beyond any fit, ML and REML: the basis path (or, where
+    its check fails, the exact path it falls back to) gives the per-level
+    answer; at overflowing theta, inf as the per-level path, never NaN."""
+    basis, level = reduced
+    K = len(basis.solver._basis.a11)
+    assert 1 < basis.solver._basis.rank < K
+    on_basis = 0
+    for reml in (False, True):
+        for l1 in [0.0, 1e-200, 1e-6, 1e-3, 0.1, 1.0, 10.0, 1e4, 1e8, 1e160]:
+            for l2 in [1e-3, 1.0, 100.0]:
+                th = np.array([l1, l2])
+                gb, gl = np.empty(2), np.empty(2)
+                fb = basis.solver.objective(th, reml, gb)
+                fl = level.solver.objective(th, reml, gl)
+                on_basis += basis.solver._path == "basis"
+                if not np.isfinite(fl):
+                    assert fb == fl, (reml, l1, l2, fb, fl)
+                    continue
+                assert fb == pytest.approx(fl, rel=1e-11), (reml, l1, l2)
+                np.testing.assert_allclose(gb, gl, rtol=1e-7, atol=1e-9 * abs(fl))
+    assert on_basis >= 40  # all but the underflowing and overflowing lam1

@@ -10,7 +10,7 @@ nearly dense (20,000 x 2,000 levels, 4M rows: 104 classes, 360M level pairs),
 so streaming them costs per theta as much as the level pairs do, and that
 count grows with the rows. But the weights (w_k) for every theta lie, to
 rounding, in an r-dimensional space with an orthonormal basis U (K x r)
-(``mixedlm._classbasis``, r = 12 there). With alpha = U'w,
+(``mixedlm._classbasis``, r = 12 there, and 15 at 1M rows). With alpha = U'w,
 
     sum_k w_k M_k = sum_j alpha_j P_j,    P_j = sum_k U[k, j] M_k,
 
@@ -213,8 +213,8 @@ def basis_quadform(const double[::1] Pb, const double[:, :, ::1] X, const double
     cdef double acc = 0.0, s0, s1, s2, s3, xs, bj
     cdef const double* pc
     cdef const double* sc
-    if Pb.shape[0] != r * q * (q + 1) // 2 or X.shape[0] != q or X.shape[1] != r:
-        raise ValueError("basis_quadform: P and X do not match beta and rscale")
+    if r < 1 or Pb.shape[0] != r * q * (q + 1) // 2 or X.shape[0] != q or X.shape[1] != r:
+        raise ValueError("basis_quadform: P and X do not match beta (rank >= 1) and rscale")
     if Sinv.shape[1] < q + p or Sinv.shape[0] < q + p or X.shape[2] < p:
         raise ValueError("basis_quadform: Sinv does not cover the rest and fixed columns")
     y_arr = np.empty(max(q, 1), dtype=np.float64)

@@ -86,10 +86,11 @@ cdef void _factor_levels_scalar(const double[:, :, ::1] A11, const double[:, :, 
                                 const int64_t[::1] ptr, const double[:, ::1] val,
                                 double lam, int P, double[:, :, ::1] L,
                                 double[:, :, ::1] C, double[:, ::1] Csp, double* Ct,
-                                double* logdet) noexcept nogil:
+                                double* logdet, bint with_csp=True) noexcept nogil:
     """Per level of a scalar first factor: L_l = sqrt(lam^2 A11_l + 1), C[:, l]
-    and Csp (both scaled by f_l = lam / L_l), and log L_l^2 into ``logdet``;
-    also C row-major into ``Ct`` (nl x P) unless it is NULL."""
+    and, unless ``with_csp`` is false, Csp (both scaled by f_l = lam / L_l),
+    and log L_l^2 into ``logdet``; also C row-major into ``Ct`` (nl x P)
+    unless it is NULL."""
     cdef Py_ssize_t nl = A11.shape[0], l, j, a
     cdef double m, f
     for l in range(nl):
@@ -102,8 +103,9 @@ cdef void _factor_levels_scalar(const double[:, :, ::1] A11, const double[:, :, 
         if Ct != NULL:
             for j in range(P):
                 Ct[l * P + j] = C[j, l, 0]
-        for a in range(ptr[l], ptr[l + 1]):
-            Csp[a, 0] = f * val[a, 0]
+        if with_csp:
+            for a in range(ptr[l], ptr[l + 1]):
+                Csp[a, 0] = f * val[a, 0]
 
 
 cdef int _eliminate_scalar(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
@@ -258,7 +260,12 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     ``_basis.basis_level_pairs``, the coordinates alpha = U'w of this theta's
     class weights, the lower triangle of Z_rest'Z_rest by column (CSC) and
     ``AXr``, ``XX`` as above (``_basis.assemble_basis``). It takes precedence
-    over ``merged``.
+    over ``merged``. ``Csp`` is then not written: nothing on that path reads
+    it (the caller forms f_l val from ``L`` where it needs it), which keeps
+    the evaluation free of O(nnz) work beyond the per-level factors.
+
+    Sizes are checked on every call (O(levels + q_rest)); the entries of
+    ``idx``, built by ``_remat.level_cross_sparse``, are trusted.
 
     Returns
     -------
@@ -289,6 +296,25 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     cdef const int64_t[::1] gptr
     cdef const int32_t[::1] grow
     cdef Py_ssize_t rb = 0
+    cdef Py_ssize_t nnz = idx.shape[0]
+    if (nw != qr + P or ld < nw or ptr.shape[0] != nl + 1 or val.shape[0] != nnz
+            or val.shape[1] != k or AZX.shape[0] != P or AZX.shape[1] != nl
+            or AZX.shape[2] != k or A11.shape[2] != k or L.shape[0] != nl
+            or L.shape[1] != k or L.shape[2] != k or C.shape[0] != P or C.shape[1] != nl
+            or C.shape[2] != k or Csp.shape[0] != nnz or Csp.shape[1] != k
+            or lam1.shape[0] != k or lam1.shape[1] != k or qr < 0 or p < 0):
+        raise ValueError("objective_blocked: inconsistent sizes")
+    if ptr[0] != 0 or ptr[nl] != nnz or (nl > 1 and np.any(np.diff(ptr) < 0)):
+        raise ValueError("objective_blocked: ptr must rise from 0 to len(idx)")
+    if all_scalar and qr > 0 and rscale.shape[0] < qr:
+        raise ValueError("objective_blocked: rscale needs one entry per rest column")
+    if fast and not use_basis and not (merged is not None):
+        if (bs.shape[0] < nnz or Ct.shape[0] != nl or Ct.shape[1] != P
+                or cptr.shape[0] != qr + 1 or cent.shape[0] != nnz
+                or lev.shape[0] != nnz or A22.shape[0] != nw or A22.shape[1] != nw):
+            raise ValueError("objective_blocked: per-level scratch does not match")
+    elif not fast and (A22.shape[0] != nw or A22.shape[1] != nw):
+        raise ValueError("objective_blocked: A22 must be (q_rest + P) square")
     if use_basis:
         Pb, Xb, wbasis, gptr, grow, gval, AXr, XX = basis
         rb = wbasis.shape[0]
@@ -298,6 +324,8 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                 or AXr.shape[0] != qr or AXr.shape[1] != P or XX.shape[0] != P
                 or XX.shape[1] != P or (qr > 0 and rscale.shape[0] < qr)):
             raise ValueError("class-basis pairs do not match this model's sizes")
+        if gptr[0] != 0 or (qr > 1 and np.any(np.diff(gptr) < 0)):
+            raise ValueError("class-basis pairs: the Gram's column pointers must rise from 0")
         if grow.shape[0] and (np.min(grow) < 0 or np.max(grow) >= qr):
             raise ValueError("class-basis pairs: Gram rows out of range")
     if use_merged:
@@ -308,6 +336,9 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                 or pcls.shape[0] != pptr[qr] or pval.shape[0] != pptr[qr]
                 or xcls.shape[0] != xptr[qr] or xval.shape[0] != xptr[qr]):
             raise ValueError("merged level pairs do not match this model's sizes")
+        if (pptr[0] != 0 or xptr[0] != 0 or (qr > 1 and (np.any(np.diff(pptr) < 0)
+                                                      or np.any(np.diff(xptr) < 0)))):
+            raise ValueError("merged level pairs: column pointers must rise from 0")
         wcls = np.empty(cls_a11.shape[0] + 1)
     if m_inv > nw or (m_inv > 0 and ld_inv < m_inv):
         raise ValueError(f"Sinv must be (ld >= m, m) with m <= {nw}")
@@ -318,7 +349,7 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
         with nogil:
             if use_basis:
                 _factor_levels_scalar(A11, AZX, ptr, val, lam1[0, 0], P, L, C, Csp, NULL,
-                                      &logdet_z)
+                                      &logdet_z, False)
                 assemble_basis(&T[0, 0], ld, qr, P, &Pb[0] if qr > 0 else NULL,
                                &Xb[0, 0, 0] if qr > 0 else NULL, rb, &wbasis[0],
                                &rscale[0] if qr > 0 else NULL, &gptr[0],
