@@ -70,7 +70,7 @@ class _FirstBlockSolver:
                 lw = w2[: self.q_rest] * self._rscale(theta)
                 # Csp = f_l val per entry, f_l = lam1 / L_l
                 f = self.first.lam(theta)[0, 0] / self.L[:, 0, 0]
-                s1 += f * level_matvec(self.ptr, self.idx, self.val, lw)
+                s1 += f * level_matvec(self.ptr, self.idx, self.val, lw, self.q_rest)
             return (s1 / self.L[:, 0, 0])[:, None]
         s = np.einsum("jlc,j->lc", self.C, w2[self.q_rest:])
         if self.q_rest:

@@ -255,16 +255,16 @@ def test_gradient_kernels_reject_inconsistent_input(sim_df):
 
     s = _scalar_model("crossed_scalar", sim_df).solver
     x = np.ones(s.q_rest)
-    want = level_matvec(s.ptr, s.idx, s.val, x)
+    want = level_matvec(s.ptr, s.idx, s.val, x, s.q_rest)
     np.testing.assert_allclose(want, [s.val[s.ptr[lv]:s.ptr[lv + 1], 0].sum()
                                       for lv in range(len(s.ptr) - 1)])
     bad = s.ptr.copy()
     bad[1] = 10**8  # pointers that fall back: would read far past idx
     for ptr in (bad, np.empty(0, np.int64)):
         with pytest.raises(ValueError, match="pointers"):
-            level_matvec(ptr, s.idx, s.val, x)
-    with pytest.raises(ValueError, match="out of range"):
-        level_matvec(s.ptr, s.idx, s.val, x[:-1])
+            level_matvec(ptr, s.idx, s.val, x, s.q_rest)
+    with pytest.raises(ValueError, match="q_rest entries"):
+        level_matvec(s.ptr, s.idx, s.val, x[:-1], s.q_rest)
     S = np.asfortranarray(np.eye(s.q_rest))
     with pytest.raises(ValueError, match="do not match"):
         level_quadform(s.ptr, s.idx, np.ones(len(s.idx) - 1), np.empty((0, 1)), S, s.q_rest)
@@ -272,6 +272,10 @@ def test_gradient_kernels_reject_inconsistent_input(sim_df):
     args = [s.A11, s.AZX, s.ptr, s.idx, s.val, *s._gram, s._AXr, np.zeros(p),
             np.zeros(nl), np.zeros(s.q_rest)]
     residual_cross(*args)
+    gptr, grow, gval = s._gram
+    bad_rows = [*args[:5], gptr, grow + s.q_rest, gval, *args[8:]]
+    with pytest.raises(ValueError, match="out of range"):
+        residual_cross(*bad_rows)
     args[-1] = np.zeros(s.q_rest - 1)
     with pytest.raises(ValueError, match="sizes"):
         residual_cross(*args)

@@ -37,3 +37,16 @@ def test_level_cross_sparse_merges_and_sorts(n, nl, q, k):
         e = cent[cptr[c]:cptr[c + 1]]
         assert np.all(idx[e] == c)
         assert np.all(np.diff(lev[e]) > 0)  # level order within a column
+
+
+def test_column_incidence_validates_the_entries_once():
+    """The per-evaluation kernels trust idx: it is checked where it is sorted."""
+    ptr = np.array([0, 2, 3], dtype=np.int64)
+    idx = np.array([0, 2, 1], dtype=np.int32)
+    cptr, cent, lev = column_incidence(ptr, idx, 3)
+    assert cptr.tolist() == [0, 1, 2, 3] and cent.tolist() == [0, 2, 1]
+    assert lev.tolist() == [0, 0, 1]
+    with pytest.raises(ValueError, match="rest columns"):
+        column_incidence(ptr, idx, 2)  # idx 2 is out of range
+    with pytest.raises(ValueError, match="rise"):
+        column_incidence(np.array([0, 3, 2], dtype=np.int64), idx, 3)

@@ -44,6 +44,7 @@ from libc.stdlib cimport malloc, free
 from libc.stdint cimport int32_t, int64_t
 from scipy.linalg.cython_blas cimport dsyrk
 from ._basis cimport assemble_basis
+from ._checks cimport rises, within
 from ._chol cimport chol_inv_lead, chol_rec, lauum_rec
 from ._linalg cimport factor_level, lam_t_vec, solve_lower
 
@@ -264,8 +265,9 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     it (the caller forms f_l val from ``L`` where it needs it), which keeps
     the evaluation free of O(nnz) work beyond the per-level factors.
 
-    Sizes are checked on every call (O(levels + q_rest)); the entries of
-    ``idx``, built by ``_remat.level_cross_sparse``, are trusted.
+    Sizes and pointers are checked on every call (C loops, O(levels +
+    q_rest)); the entries of ``idx`` are checked once where the solver
+    builds its column incidence (``_remat.column_incidence``).
 
     Returns
     -------
@@ -304,7 +306,7 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
             or C.shape[2] != k or Csp.shape[0] != nnz or Csp.shape[1] != k
             or lam1.shape[0] != k or lam1.shape[1] != k or qr < 0 or p < 0):
         raise ValueError("objective_blocked: inconsistent sizes")
-    if ptr[0] != 0 or ptr[nl] != nnz or (nl > 1 and np.any(np.diff(ptr) < 0)):
+    if not rises(ptr, nnz):
         raise ValueError("objective_blocked: ptr must rise from 0 to len(idx)")
     if all_scalar and qr > 0 and rscale.shape[0] < qr:
         raise ValueError("objective_blocked: rscale needs one entry per rest column")
@@ -324,9 +326,9 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                 or AXr.shape[0] != qr or AXr.shape[1] != P or XX.shape[0] != P
                 or XX.shape[1] != P or (qr > 0 and rscale.shape[0] < qr)):
             raise ValueError("class-basis pairs do not match this model's sizes")
-        if gptr[0] != 0 or (qr > 1 and np.any(np.diff(gptr) < 0)):
+        if not rises(gptr, grow.shape[0]):
             raise ValueError("class-basis pairs: the Gram's column pointers must rise from 0")
-        if grow.shape[0] and (np.min(grow) < 0 or np.max(grow) >= qr):
+        if not within(grow, qr):
             raise ValueError("class-basis pairs: Gram rows out of range")
     if use_merged:
         pptr, prow, pcls, pval, xptr, xcls, xval, cls_a11, AXr, XX = merged
@@ -336,8 +338,7 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                 or pcls.shape[0] != pptr[qr] or pval.shape[0] != pptr[qr]
                 or xcls.shape[0] != xptr[qr] or xval.shape[0] != xptr[qr]):
             raise ValueError("merged level pairs do not match this model's sizes")
-        if (pptr[0] != 0 or xptr[0] != 0 or (qr > 1 and (np.any(np.diff(pptr) < 0)
-                                                      or np.any(np.diff(xptr) < 0)))):
+        if not rises(pptr, prow.shape[0]) or not rises(xptr, xcls.shape[0]):
             raise ValueError("merged level pairs: column pointers must rise from 0")
         wcls = np.empty(cls_a11.shape[0] + 1)
     if m_inv > nw or (m_inv > 0 and ld_inv < m_inv):

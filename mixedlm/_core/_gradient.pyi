@@ -3,7 +3,7 @@ from numpy.typing import NDArray
 
 def level_matvec(
     ptr: NDArray[np.int64], idx: NDArray[np.int32], val: NDArray[np.float64],
-    x: NDArray[np.float64],
+    x: NDArray[np.float64], q_rest: int,
 ) -> NDArray[np.float64]: ...
 def level_quadform(
     ptr: NDArray[np.int64], idx: NDArray[np.int32], bz: NDArray[np.float64],

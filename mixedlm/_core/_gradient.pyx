@@ -20,31 +20,35 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t
 
+from ._checks cimport rises, within
+
 cnp.import_array()
 
 
-cdef _check_entries(const int64_t[::1] ptr, const int32_t[::1] idx, Py_ssize_t nrows,
-                    str name):
-    """``ptr`` rises from 0 to len(idx) and every ``idx`` is in [0, nrows): the
-    kernels index with them unchecked. O(len(ptr) + len(idx))."""
-    cdef Py_ssize_t n = ptr.shape[0] - 1
-    if n < 0 or ptr[0] != 0 or ptr[n] != idx.shape[0] or (n > 1 and np.any(np.diff(ptr) < 0)):
+cdef _check_entries(const int64_t[::1] ptr, Py_ssize_t nentries, str name):
+    """``ptr`` rises from 0 to the number of entries (O(len(ptr)), a C loop).
+
+    The entries' row indices are checked once where the solver builds its
+    column incidence (``_remat.column_incidence``), not per evaluation.
+    """
+    if not rises(ptr, nentries):
         raise ValueError(f"{name}: pointers must rise from 0 to the number of entries")
-    if idx.shape[0] and (np.min(idx) < 0 or np.max(idx) >= nrows):
-        raise ValueError(f"{name}: row indices out of range [0, {nrows})")
 
 
 def level_matvec(const int64_t[::1] ptr, const int32_t[::1] idx, const double[:, ::1] val,
-                 const double[::1] x):
+                 const double[::1] x, Py_ssize_t q_rest):
     """Per level l: sum over its entries of val[a, 0] * x[idx[a]] (scalar first factor).
+
+    ``x`` has one entry per rest column (q_rest); the entries' ``idx`` are in
+    [0, q_rest) (checked once by ``_remat.column_incidence``).
 
     NumPy: ``np.bincount(level_of_entry, val[:, 0] * x[idx], minlength=nl)``.
     """
     cdef Py_ssize_t nl = ptr.shape[0] - 1, l, a
     cdef double acc
-    _check_entries(ptr, idx, x.shape[0], "level_matvec")
-    if val.shape[0] != idx.shape[0] or val.shape[1] < 1:
-        raise ValueError("level_matvec: val must have one row per entry")
+    _check_entries(ptr, idx.shape[0], "level_matvec")
+    if val.shape[0] != idx.shape[0] or val.shape[1] < 1 or x.shape[0] != q_rest:
+        raise ValueError("level_matvec: val needs one row per entry and x q_rest entries")
     out_arr = np.empty(nl, dtype=np.float64)
     cdef double[::1] out = out_arr
     with nogil:
@@ -76,7 +80,7 @@ def level_quadform(const int64_t[::1] ptr, const int32_t[::1] idx,
     """
     cdef Py_ssize_t nl = ptr.shape[0] - 1, px = bx.shape[0], l, a, b, j, j2
     cdef double acc, s
-    _check_entries(ptr, idx, q_rest, "level_quadform")
+    _check_entries(ptr, idx.shape[0], "level_quadform")
     if (bz.shape[0] != idx.shape[0] or (px and bx.shape[1] != nl)
             or Sinv.shape[1] < q_rest + px or Sinv.shape[0] < q_rest + px):
         raise ValueError("level_quadform: bz, bx and Sinv do not match the entries")
@@ -119,10 +123,9 @@ def merged_quadform(const int64_t[::1] pptr, const int32_t[::1] prow,
     cdef Py_ssize_t q = pptr.shape[0] - 1, c, e, r, e0, e1
     cdef double acc = 0.0, s0, s1, s2, s3
     cdef const double* col
-    _check_entries(pptr, prow, q, "merged_quadform")
+    _check_entries(pptr, prow.shape[0], "merged_quadform")
     if (pcls.shape[0] != prow.shape[0] or pval.shape[0] != prow.shape[0]
-            or rscale.shape[0] < q or Sinv.shape[0] < q or Sinv.shape[1] < q
-            or (pcls.shape[0] and (np.min(pcls) < 0 or np.max(pcls) >= w.shape[0]))):
+            or rscale.shape[0] < q or Sinv.shape[0] < q or Sinv.shape[1] < q):
         raise ValueError("merged_quadform: classes, values, rscale or Sinv do not match")
     with nogil:
         for c in range(q):
@@ -165,8 +168,10 @@ def residual_cross(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     """
     cdef Py_ssize_t nl = A11.shape[0], p = beta.shape[0], q = AXr.shape[0], l, a, j, c, e, r
     cdef double acc
-    _check_entries(ptr, idx, q, "residual_cross")
-    _check_entries(gptr, grow, q, "residual_cross (Gram)")
+    _check_entries(ptr, idx.shape[0], "residual_cross")
+    _check_entries(gptr, grow.shape[0], "residual_cross (Gram)")
+    if not within(grow, q):
+        raise ValueError("residual_cross: Gram rows out of range")
     if (ptr.shape[0] != nl + 1 or val.shape[0] != idx.shape[0] or gval.shape[0] != grow.shape[0]
             or AZX.shape[0] != p + 1 or AZX.shape[1] != nl or AXr.shape[1] != p + 1
             or b1.shape[0] != nl or br.shape[0] != q or gptr.shape[0] != q + 1):

@@ -29,6 +29,8 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t
 
+from ._checks cimport rises, within
+
 cnp.import_array()
 
 
@@ -219,6 +221,10 @@ def column_incidence(const int64_t[::1] ptr, const int32_t[::1] idx, Py_ssize_t 
         The level of each entry (by position).
     """
     cdef Py_ssize_t nl = ptr.shape[0] - 1, nnz = idx.shape[0], l, a, c
+    # checked once here: the per-evaluation kernels walk these entries unchecked
+    if not rises(ptr, nnz) or not within(idx, q_rest):
+        raise ValueError("column_incidence: ptr must rise from 0 to len(idx) and idx "
+                         "hold rest columns in [0, q_rest)")
     cptr_arr = np.zeros(q_rest + 1, dtype=np.int64)
     cent_arr = np.empty(nnz, dtype=np.int64)
     lev_arr = np.empty(nnz, dtype=np.int32)
