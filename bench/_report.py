@@ -93,6 +93,29 @@ def fits_table(results: dict[str, Any]) -> str:
     return table(header, rows)
 
 
+def rounds_table(results: dict[str, Any]) -> str:
+    """Per-round ratios of the big models (alternating rounds, see compare.run_fits)."""
+    threads = results["settings"]["threads"]
+    peers = [p for p in PACKAGES[1:] if p != "lme4"]
+    header = ["model", "round"] + [f"mixedlm {t}T" for t in threads] + [
+        LABELS[p] for p in peers] + [f"{LABELS[p]} / ours ({' / '.join(f'{t}T' for t in threads)})"
+                                     for p in peers]
+    rows = []
+    for key, runs in results["fits"].items():
+        names = [f"mixedlm@{t}" for t in threads] + peers
+        per = {n: (runs.get(n) or {}).get("rounds") or [] for n in names}
+        nround = max((len(v) for v in per.values()), default=0)
+        if nround < 2:
+            continue
+        for i in range(nround):
+            med = {n: per[n][i] if i < len(per[n]) else None for n in names}
+            ours = [med[f"mixedlm@{t}"] for t in threads]
+            rows.append([key, str(i + 1)] + [fmt_time(o) for o in ours]
+                        + [fmt_time(med[p]) for p in peers]
+                        + [" / ".join(_ratio(med[p], o) for o in ours) for p in peers])
+    return table(header, rows) if rows else "(one round only)"
+
+
 def memory_table(results: dict[str, Any]) -> str:
     """Whole-process peak RSS of single InstEval fits."""
     t = results["settings"].get("memory_threads", "?")
@@ -240,6 +263,10 @@ def render(results: dict[str, Any]) -> str:
         "## Fits",
         "",
         fits_table(results),
+        "",
+        "## InstEval per round (the Python packages alternate; medians of each round)",
+        "",
+        rounds_table(results),
         "",
         "## Per evaluation on InstEval (service*dept)",
         "",

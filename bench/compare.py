@@ -23,6 +23,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -108,29 +109,50 @@ def available_packages(args, notes: list[str], machine: dict) -> list[str]:
     return packages
 
 
+def _pool(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One record from several rounds of the same child: the first round's
+    fields, every round's times pooled (median and best recomputed), and the
+    per-round medians under ``rounds``."""
+    ok = [r for r in rounds if not r.get("error")]
+    if not ok:
+        return rounds[0]
+    entry = dict(ok[0])
+    times = [t for r in ok for t in r.get("times") or []]
+    if times:
+        entry.update({"median": statistics.median(times), "best": min(times),
+                      "times": times})
+    entry["rounds"] = [r.get("median") for r in ok]
+    return entry
+
+
 def run_fits(args, packages: list[str], results: dict) -> None:
-    """Time every selected model with every package."""
+    """Time every selected model with every package.
+
+    The big (InstEval) models run the Python packages in ``--rounds``
+    alternating rounds (mixedlm at each thread setting, then each peer, then
+    again), so that a change of machine load during the run hits every
+    package alike; their times are pooled, and the per-round ratios kept.
+    lme4, ten times slower, runs once.
+    """
     for model in select(args.quick):
-        runs: dict[str, Any] = {}
-        for threads in args.threads:
-            reps = args.reps_big if model.big else args.reps_small
-            log(f"{model.key}: mixedlm, OPENBLAS_NUM_THREADS={threads}")
-            child = _children.run(
-                fit_command("mixedlm", model, reps),
-                {"OPENBLAS_NUM_THREADS": str(threads)},
-                args.timeout,
-            )
-            runs[f"mixedlm@{threads}"] = _record(child)
-        for package in packages:
-            reps = (
-                (args.reps_big_r if package == "lme4" else args.reps_big)
-                if model.big
-                else args.reps_small
-            )
-            log(f"{model.key}: {package}")
-            runs[package] = _record(
-                _children.run(fit_command(package, model, reps), None, args.timeout)
-            )
+        rounds: dict[str, list[dict[str, Any]]] = {}
+        python_packages = [f"mixedlm@{t}" for t in args.threads] + [
+            p for p in packages if p != "lme4"]
+        nrounds = args.rounds if model.big else 1
+        for rnd in range(nrounds):
+            for name in python_packages:
+                reps = args.reps_big if model.big else args.reps_small
+                package, _, threads = name.partition("@")
+                env = {"OPENBLAS_NUM_THREADS": threads} if threads else None
+                log(f"{model.key}: {name} (round {rnd + 1}/{nrounds})")
+                child = _children.run(fit_command(package, model, reps), env, args.timeout)
+                rounds.setdefault(name, []).append(_record(child))
+        runs: dict[str, Any] = {name: _pool(rs) for name, rs in rounds.items()}
+        if "lme4" in packages:
+            reps = args.reps_big_r if model.big else args.reps_small
+            log(f"{model.key}: lme4")
+            runs["lme4"] = _record(
+                _children.run(fit_command("lme4", model, reps), None, args.timeout))
         results["fits"][model.key] = runs
 
 
@@ -261,6 +283,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reps-small", type=int, default=20)
     p.add_argument("--reps-big", type=int, default=5, help="Python packages, big models")
     p.add_argument("--reps-big-r", type=int, default=3, help="lme4, big models")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="alternating rounds of the Python packages on the big models")
     p.add_argument("--scale-rows", type=int, nargs="+", default=[1_000_000, 4_000_000])
     p.add_argument(
         "--timeout",
@@ -298,8 +322,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "stat": args.stat,
             "timing": (
                 f"{args.stat} of {args.reps_small} reps (small models) / "
-                f"{args.reps_big} reps (InstEval; lme4 {args.reps_big_r}) "
-                "after one untimed warm-up fit"
+                f"{args.reps_big} reps x {args.rounds} alternating rounds, pooled "
+                f"(InstEval; lme4 {args.reps_big_r} reps, one round) "
+                "after one untimed warm-up fit per child"
             ),
         },
         "fits": {},
