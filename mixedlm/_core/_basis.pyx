@@ -34,6 +34,7 @@ from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm
 
+from ._merge cimport accumulate_class_run
 from ._merge import column_class_entries
 
 cnp.import_array()
@@ -104,20 +105,9 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                 g = c * (nclass + 1) + k  # a group id unique to (column, class)
                 acc = &Acc[nk, 0]
                 ntouch = 0
-                t1 = t0
-                while t1 < cptr[c + 1] and cls[clev[t1]] == k:
-                    b = cent[t1]
-                    l = clev[t1]
-                    vb = val[b, 0]
-                    for a in range(b, ptr[l + 1]):  # idx ascending: rows >= c
-                        row = idx[a]
-                        touched[nk, ntouch] = <int32_t>row  # kept only if the row is new
-                        ntouch += mark[row] != g
-                        mark[row] = g
-                        acc[row] += val[a, 0] * vb
-                    for jj in range(Pxy):
-                        accx[jj] += AZX[jj, l, 0] * vb
-                    t1 += 1
+                t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr, idx, val,
+                                          AZX, g, &mark[0], acc, &accx[0], &touched[nk, 0],
+                                          &ntouch)
                 ntouched[nk] = ntouch
                 uk = &U[k, 0]
                 for j in range(r):

@@ -124,22 +124,11 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
             t0 = cptr[c]
             while t0 < cptr[c + 1]:
                 k = cls[clev[t0]]
-                t1 = t0
                 g = c * (nclass + 1) + k
                 ntouch = 0
-                while t1 < cptr[c + 1] and cls[clev[t1]] == k:
-                    b = cent[t1]
-                    l = clev[t1]
-                    vb = val[b, 0]
-                    for a in range(b, ptr[l + 1]):
-                        r = idx[a]
-                        touched[ntouch] = <int32_t>r  # kept only if the row is new
-                        ntouch += mark[r] != g
-                        mark[r] = g
-                        acc[r] += val[a, 0] * vb
-                    for j in range(P):
-                        accx[j] += AZX[j, l, 0] * vb
-                    t1 += 1
+                t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr, idx, val,
+                                          AZX, g, &mark[0], &acc[0], &accx[0],
+                                          &touched[0], &ntouch)
                 for t in range(ntouch):
                     r = touched[t]
                     prow[npair] = <int32_t>r

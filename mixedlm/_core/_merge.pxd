@@ -1,0 +1,40 @@
+# cython: language_level=3
+"""The walk over one (rest column, class) run of level entries, shared by the
+class-merged stream (``_merge``) and the class basis (``_basis``)."""
+from libc.stdint cimport int32_t, int64_t
+
+
+cdef inline Py_ssize_t accumulate_class_run(
+        Py_ssize_t t0, Py_ssize_t tend, const int32_t[::1] cls,
+        const int64_t[::1] cent, const int32_t[::1] clev, const int64_t[::1] ptr,
+        const int32_t[::1] idx, const double[:, ::1] val, const double[:, :, ::1] AZX,
+        int64_t g, int64_t* mark, double* acc, double* accx, int32_t* touched,
+        Py_ssize_t* ntouch) noexcept nogil:
+    """Sum one class's level products into column scratch; return the run's end.
+
+    From ``t0`` (an entry of column c in ``column_class_entries`` order), for
+    every entry of the same class up to ``tend``: its level l's entries from
+    it to the level's end (rows >= c, ``idx`` ascending) add val[a] * val[b]
+    into ``acc[row]``, and AZX[:, l] * val[b] into ``accx`` (P values). Each
+    row first met in the run (``mark[row] != g``, g unique to the (column,
+    class) run) is appended to ``touched``, which needs one spare slot: the
+    branch-free append writes before it knows whether the row is new.
+    ``ntouch`` counts the rows appended.
+    """
+    cdef Py_ssize_t t1 = t0, a, b, l, j, row, P = AZX.shape[0]
+    cdef int32_t k = cls[clev[t0]]
+    cdef double vb
+    while t1 < tend and cls[clev[t1]] == k:
+        b = cent[t1]
+        l = clev[t1]
+        vb = val[b, 0]
+        for a in range(b, ptr[l + 1]):
+            row = idx[a]
+            touched[ntouch[0]] = <int32_t>row  # kept only if the row is new
+            ntouch[0] += mark[row] != g
+            mark[row] = g
+            acc[row] += val[a, 0] * vb
+        for j in range(P):
+            accx[j] += AZX[j, l, 0] * vb
+        t1 += 1
+    return t1
