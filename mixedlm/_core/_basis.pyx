@@ -34,7 +34,11 @@ from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm
 
-from ._merge cimport accumulate_class_run
+from ._merge cimport (
+    accumulate_class_run,
+    accumulate_class_run_dense,
+    run_pair_count,
+)
 from ._merge import column_class_entries
 
 cnp.import_array()
@@ -104,10 +108,16 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                 k = cls[clev[t0]]
                 g = c * (nclass + 1) + k  # a group id unique to (column, class)
                 acc = &Acc[nk, 0]
-                ntouch = 0
-                t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr, idx, val,
-                                          AZX, g, &mark[0], acc, &accx[0], &touched[nk, 0],
-                                          &ntouch)
+                if run_pair_count(t0, cptr[c + 1], cls, cent, clev, ptr) >= m:
+                    # a dense run: skip the touched-row bookkeeping, clear it whole
+                    t1 = accumulate_class_run_dense(t0, cptr[c + 1], cls, cent, clev, ptr,
+                                                    idx, val, AZX, acc, &accx[0])
+                    ntouch = m
+                else:
+                    ntouch = 0
+                    t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr, idx,
+                                              val, AZX, g, &mark[0], acc, &accx[0],
+                                              &touched[nk, 0], &ntouch)
                 ntouched[nk] = ntouch
                 uk = &U[k, 0]
                 for j in range(r):

@@ -38,3 +38,39 @@ cdef inline Py_ssize_t accumulate_class_run(
             accx[j] += AZX[j, l, 0] * vb
         t1 += 1
     return t1
+
+
+cdef inline Py_ssize_t run_pair_count(Py_ssize_t t0, Py_ssize_t tend, const int32_t[::1] cls,
+                                      const int64_t[::1] cent, const int32_t[::1] clev,
+                                      const int64_t[::1] ptr) noexcept nogil:
+    """The number of level products a class run (see ``accumulate_class_run``)
+    adds: sum over its entries of the level's entries from there on."""
+    cdef Py_ssize_t t1 = t0, n = 0
+    cdef int32_t k = cls[clev[t0]]
+    while t1 < tend and cls[clev[t1]] == k:
+        n += ptr[clev[t1] + 1] - cent[t1]
+        t1 += 1
+    return n
+
+
+cdef inline Py_ssize_t accumulate_class_run_dense(
+        Py_ssize_t t0, Py_ssize_t tend, const int32_t[::1] cls,
+        const int64_t[::1] cent, const int32_t[::1] clev, const int64_t[::1] ptr,
+        const int32_t[::1] idx, const double[:, ::1] val, const double[:, :, ::1] AZX,
+        double* acc, double* accx) noexcept nogil:
+    """``accumulate_class_run`` without the bookkeeping of touched rows, for
+    runs that touch most rows of the column (the caller then treats every
+    row as touched)."""
+    cdef Py_ssize_t t1 = t0, a, b, l, j, P = AZX.shape[0]
+    cdef int32_t k = cls[clev[t0]]
+    cdef double vb
+    while t1 < tend and cls[clev[t1]] == k:
+        b = cent[t1]
+        l = clev[t1]
+        vb = val[b, 0]
+        for a in range(b, ptr[l + 1]):
+            acc[idx[a]] += val[a, 0] * vb
+        for j in range(P):
+            accx[j] += AZX[j, l, 0] * vb
+        t1 += 1
+    return t1

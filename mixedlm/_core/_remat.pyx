@@ -108,53 +108,18 @@ def level_cross_dense(const int32_t[::1] codes, const double[:, ::1] z1,
     return out_arr
 
 
-cdef void _sort_entries(int32_t* idx, double* val, Py_ssize_t m, Py_ssize_t k) noexcept nogil:
-    """Sort m entries by ``idx`` ascending, moving their K values (rows of ``val``,
-    row-major, stride K) along.
-
-    Shell sort with Ciura's gaps, extended by x2.25: O(m^1.3) and in place. An
-    insertion sort is quadratic in a level's entry count, which showed on big
-    designs (200 entries a level: construction 4.8x for 4x rows).
-    """
-    cdef Py_ssize_t gaps[48]
-    cdef Py_ssize_t ng = 0, gi, gap, e, t, c, ciura[8]
-    cdef int32_t key
-    cdef double v
-    ciura[:] = [1, 4, 10, 23, 57, 132, 301, 701]
-    for gi in range(8):
-        if ciura[gi] < m:
-            gaps[ng] = ciura[gi]
-            ng += 1
-    if ng == 8:
-        gap = ciura[7]
-        while gap * 9 // 4 < m and ng < 48:
-            gap = gap * 9 // 4
-            gaps[ng] = gap
-            ng += 1
-    for gi in range(ng - 1, -1, -1):
-        gap = gaps[gi]
-        for e in range(gap, m):
-            # move entry e down its gap-chain by swaps (values travel with it)
-            t = e
-            while t >= gap and idx[t - gap] > idx[t]:
-                key = idx[t]
-                idx[t] = idx[t - gap]
-                idx[t - gap] = key
-                for c in range(k):
-                    v = val[t * k + c]
-                    val[t * k + c] = val[(t - gap) * k + c]
-                    val[(t - gap) * k + c] = v
-                t -= gap
-
-
 def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
                        const int32_t[:, ::1] cols, const double[:, ::1] vals,
                        Py_ssize_t nlevels, Py_ssize_t q_rest):
     """Cross products of the first factor with the rest factors, stored by level.
 
-    Rows are grouped by level with a counting sort (O(n)); within a level a
-    marker array over the q_rest columns merges repeated columns, and the
-    level's entries are then put in column order (:func:`_sort_entries`).
+    Every (row, rest term) item carries its level, its rest column and the K
+    products vals * z1. Two stable counting sorts, by column and then by
+    level, put the items in (level, column) order; one pass then sums the
+    items of each (level, column). Every pass reads its input in order
+    (O(n R + nlevels + q_rest)); walking the rows level by level instead
+    reads them in random order, which on big designs costs a cache miss a
+    row (measured 0.6 s against 0.1 s at 4M rows).
 
     Returns
     -------
@@ -164,46 +129,65 @@ def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
     val : ndarray of shape (nnz, K), float64
     """
     cdef Py_ssize_t n = codes.shape[0], k = z1.shape[1], R = cols.shape[1]
-    cdef Py_ssize_t i, t, a, c, l, col, nnz = 0, start
-    cdef int64_t[::1] count = np.zeros(nlevels + 1, dtype=np.int64)
-    cdef int64_t[::1] order = np.empty(n, dtype=np.int64)
-    cdef int64_t[::1] mark = np.full(max(q_rest, 1), -1, dtype=np.int64)
-    cdef int64_t[::1] pos = np.empty(max(q_rest, 1), dtype=np.int64)
+    cdef Py_ssize_t m = n * R, i, a, c, l, col, t, e, nnz = 0
+    cdef int64_t[::1] ccount = np.zeros(max(q_rest, 1) + 1, dtype=np.int64)
+    cdef int64_t[::1] lcount = np.zeros(nlevels + 1, dtype=np.int64)
+    # items by column: level and values
+    cdef int32_t[::1] blev = np.empty(m, dtype=np.int32)
+    cdef double[:, ::1] bval = np.empty((m, k), dtype=np.float64)
+    # items by (level, column): column and values
+    cdef int32_t[::1] scol = np.empty(m, dtype=np.int32)
+    cdef double[:, ::1] sval = np.empty((m, k), dtype=np.float64)
     ptr_arr = np.zeros(nlevels + 1, dtype=np.int64)
-    idx_arr = np.empty(n * R, dtype=np.int32)
-    val_arr = np.zeros((n * R, k), dtype=np.float64)
     cdef int64_t[::1] ptr = ptr_arr
-    cdef int32_t[::1] idx = idx_arr
-    cdef double[:, ::1] val = val_arr
     with nogil:
-        # counting sort of the rows by level
+        # pass 1: stable counting sort of the items by column
         for i in range(n):
-            count[codes[i] + 1] += 1
+            for a in range(R):
+                ccount[cols[i, a] + 1] += 1
+        for col in range(q_rest):
+            ccount[col + 1] += ccount[col]
+        for i in range(n):
+            for a in range(R):
+                col = cols[i, a]
+                t = ccount[col]
+                ccount[col] += 1
+                blev[t] = codes[i]
+                for c in range(k):
+                    bval[t, c] = vals[i, a] * z1[i, c]
+        # pass 2: stable counting sort by level, columns ascending within a level
+        for t in range(m):
+            lcount[blev[t] + 1] += 1
         for l in range(nlevels):
-            count[l + 1] += count[l]
-        for i in range(n):
-            l = codes[i]
-            order[count[l]] = i
-            count[l] += 1
-        # count[l] now holds the end of level l; its start is count[l-1] (or 0)
-        start = 0
+            lcount[l + 1] += lcount[l]
+        col = 0
+        for t in range(m):
+            while ccount[col] <= t:  # column of item t: ccount[col] ends column col
+                col += 1
+            l = blev[t]
+            e = lcount[l]
+            lcount[l] += 1
+            scol[e] = <int32_t>col
+            for c in range(k):
+                sval[e, c] = bval[t, c]
+        # pass 3: sum the items of each (level, column), in place
+        t = 0
         for l in range(nlevels):
             ptr[l] = nnz
-            for t in range(start, count[l]):
-                i = order[t]
-                for a in range(R):
-                    col = cols[i, a]
-                    if mark[col] != l:
-                        mark[col] = l
-                        pos[col] = nnz
-                        idx[nnz] = <int32_t>col
-                        nnz += 1
+            # lcount[l] now ends level l's items
+            while t < lcount[l]:
+                scol[nnz] = scol[t]
+                for c in range(k):
+                    sval[nnz, c] = sval[t, c]
+                t += 1
+                while t < lcount[l] and scol[t] == scol[nnz]:
                     for c in range(k):
-                        val[pos[col], c] += vals[i, a] * z1[i, c]
-            start = count[l]
-            _sort_entries(&idx[ptr[l]], &val[ptr[l], 0], nnz - ptr[l], k)
+                        sval[nnz, c] += sval[t, c]
+                    t += 1
+                nnz += 1
         ptr[nlevels] = nnz
-    return ptr_arr, idx_arr[:nnz].copy(), val_arr[:nnz].copy()
+    return (ptr_arr, np.asarray(scol)[:nnz].copy(),
+            np.asarray(sval)[:nnz].copy())
 
 
 def column_incidence(const int64_t[::1] ptr, const int32_t[::1] idx, Py_ssize_t q_rest):
