@@ -34,11 +34,7 @@ from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm
 
-from ._merge cimport (
-    accumulate_class_run,
-    accumulate_class_run_dense,
-    run_pair_count,
-)
+from ._merge cimport accumulate_class_run, run_pair_count
 from ._merge import column_class_entries
 
 cnp.import_array()
@@ -110,8 +106,9 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                 acc = &Acc[nk, 0]
                 if run_pair_count(t0, cptr[c + 1], cls, cent, clev, ptr) >= m:
                     # a dense run: skip the touched-row bookkeeping, clear it whole
-                    t1 = accumulate_class_run_dense(t0, cptr[c + 1], cls, cent, clev, ptr,
-                                                    idx, val, AZX, acc, &accx[0])
+                    t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr, idx,
+                                              val, AZX, g, NULL, acc, &accx[0], NULL,
+                                              NULL, False)
                     ntouch = m
                 else:
                     ntouch = 0

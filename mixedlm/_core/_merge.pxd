@@ -9,17 +9,20 @@ cdef inline Py_ssize_t accumulate_class_run(
         const int64_t[::1] cent, const int32_t[::1] clev, const int64_t[::1] ptr,
         const int32_t[::1] idx, const double[:, ::1] val, const double[:, :, ::1] AZX,
         int64_t g, int64_t* mark, double* acc, double* accx, int32_t* touched,
-        Py_ssize_t* ntouch) noexcept nogil:
+        Py_ssize_t* ntouch, bint track=True) noexcept nogil:
     """Sum one class's level products into column scratch; return the run's end.
 
     From ``t0`` (an entry of column c in ``column_class_entries`` order), for
     every entry of the same class up to ``tend``: its level l's entries from
     it to the level's end (rows >= c, ``idx`` ascending) add val[a] * val[b]
-    into ``acc[row]``, and AZX[:, l] * val[b] into ``accx`` (P values). Each
-    row first met in the run (``mark[row] != g``, g unique to the (column,
-    class) run) is appended to ``touched``, which needs one spare slot: the
-    branch-free append writes before it knows whether the row is new.
-    ``ntouch`` counts the rows appended.
+    into ``acc[row]``, and AZX[:, l] * val[b] into ``accx`` (P values).
+
+    With ``track``, each row first met in the run (``mark[row] != g``, g
+    unique to the (column, class) run) is appended to ``touched``, which
+    needs one spare slot: the branch-free append writes before it knows
+    whether the row is new; ``ntouch`` counts the rows appended. Without it
+    (runs that touch most rows: the caller treats every row as touched),
+    ``mark``, ``touched`` and ``ntouch`` are not used.
     """
     cdef Py_ssize_t t1 = t0, a, b, l, j, row, P = AZX.shape[0]
     cdef int32_t k = cls[clev[t0]]
@@ -28,12 +31,16 @@ cdef inline Py_ssize_t accumulate_class_run(
         b = cent[t1]
         l = clev[t1]
         vb = val[b, 0]
-        for a in range(b, ptr[l + 1]):
-            row = idx[a]
-            touched[ntouch[0]] = <int32_t>row  # kept only if the row is new
-            ntouch[0] += mark[row] != g
-            mark[row] = g
-            acc[row] += val[a, 0] * vb
+        if track:
+            for a in range(b, ptr[l + 1]):
+                row = idx[a]
+                touched[ntouch[0]] = <int32_t>row  # kept only if the row is new
+                ntouch[0] += mark[row] != g
+                mark[row] = g
+                acc[row] += val[a, 0] * vb
+        else:
+            for a in range(b, ptr[l + 1]):
+                acc[idx[a]] += val[a, 0] * vb
         for j in range(P):
             accx[j] += AZX[j, l, 0] * vb
         t1 += 1
@@ -51,26 +58,3 @@ cdef inline Py_ssize_t run_pair_count(Py_ssize_t t0, Py_ssize_t tend, const int3
         n += ptr[clev[t1] + 1] - cent[t1]
         t1 += 1
     return n
-
-
-cdef inline Py_ssize_t accumulate_class_run_dense(
-        Py_ssize_t t0, Py_ssize_t tend, const int32_t[::1] cls,
-        const int64_t[::1] cent, const int32_t[::1] clev, const int64_t[::1] ptr,
-        const int32_t[::1] idx, const double[:, ::1] val, const double[:, :, ::1] AZX,
-        double* acc, double* accx) noexcept nogil:
-    """``accumulate_class_run`` without the bookkeeping of touched rows, for
-    runs that touch most rows of the column (the caller then treats every
-    row as touched)."""
-    cdef Py_ssize_t t1 = t0, a, b, l, j, P = AZX.shape[0]
-    cdef int32_t k = cls[clev[t0]]
-    cdef double vb
-    while t1 < tend and cls[clev[t1]] == k:
-        b = cent[t1]
-        l = clev[t1]
-        vb = val[b, 0]
-        for a in range(b, ptr[l + 1]):
-            acc[idx[a]] += val[a, 0] * vb
-        for j in range(P):
-            accx[j] += AZX[j, l, 0] * vb
-        t1 += 1
-    return t1
