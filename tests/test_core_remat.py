@@ -50,3 +50,17 @@ def test_column_incidence_validates_the_entries_once():
         column_incidence(ptr, idx, 2)  # idx 2 is out of range
     with pytest.raises(ValueError, match="rise"):
         column_incidence(np.array([0, 3, 2], dtype=np.int64), idx, 3)
+
+
+def test_level_cross_sparse_rejects_out_of_range_codes():
+    codes = np.array([0, 1, 1], dtype=np.int32)
+    z1 = np.ones((3, 1))
+    cols = np.array([[0], [2], [1]], dtype=np.int32)
+    vals = np.ones((3, 1))
+    ptr, idx, val = level_cross_sparse(codes, z1, cols, vals, 2, 3)
+    assert ptr.tolist() == [0, 1, 3] and idx.tolist() == [0, 1, 2]
+    assert val[:, 0].tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="cols"):
+        level_cross_sparse(codes, z1, cols, vals, 2, 2)  # column 2 of 2
+    with pytest.raises(ValueError, match="codes"):
+        level_cross_sparse(codes, z1, cols, vals, 1, 3)  # level 1 of 1

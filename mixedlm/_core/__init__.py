@@ -16,4 +16,7 @@
   CSC pattern, for CHOLMOD.
 * ``_cholmod`` - the only scikit-sparse boundary (lazy import).
 * ``_linalg.pxd`` - small inline helpers shared by the kernels.
+* ``_checks.pxd`` - C-loop checks of the index arrays the kernels walk.
+* ``_merge.pxd``  - the walk over one (rest column, class) run of level
+  entries, shared by ``_merge`` and ``_basis``.
 """

@@ -140,6 +140,18 @@ def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
     cdef double[:, ::1] sval = np.empty((m, k), dtype=np.float64)
     ptr_arr = np.zeros(nlevels + 1, dtype=np.int64)
     cdef int64_t[::1] ptr = ptr_arr
+    cdef bint bad = cols.shape[0] != n or vals.shape[0] != n or vals.shape[1] != R
+    with nogil:  # the counting sorts index with codes and cols: check them once
+        for i in range(n if not bad else 0):
+            if codes[i] < 0 or codes[i] >= nlevels:
+                bad = True
+                break
+            for a in range(R):
+                if cols[i, a] < 0 or cols[i, a] >= q_rest:
+                    bad = True
+    if bad:
+        raise ValueError("level_cross_sparse: codes must be in [0, nlevels), cols in "
+                         "[0, q_rest), and cols/vals one row per observation")
     with nogil:
         # pass 1: stable counting sort of the items by column
         for i in range(n):
