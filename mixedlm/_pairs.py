@@ -84,7 +84,7 @@ def merged_pairs(solver, force: bool = False) -> tuple | None:
         return None
     merged = merge_level_pairs(solver.ptr, solver.idx, solver.val, cls, len(a11),
                                solver.AZX, solver.q_rest, *solver._gram)
-    return (*merged, a11, solver._AXr, solver._XX)
+    return (*merged, a11, solver._AXr, solver._XyXy)
 
 
 @dataclass

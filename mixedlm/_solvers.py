@@ -171,7 +171,7 @@ class BlockedSolver(_FirstBlockSolver):
         # idx comes sorted within each level: the kernel's scatter walks down columns
         self.ptr, self.idx, self.val = level_cross_sparse(b.codes, b.z, cols, vals, nl,
                                                           self.q_rest)
-        self._XyXy = XyXy
+        self._XyXy = np.asfortranarray(XyXy)  # the kernels read it column-major
         nw = self.q_rest + P
         self.L = np.empty((nl, k, k))
         self.C = np.empty((P, nl, k))
@@ -191,7 +191,6 @@ class BlockedSolver(_FirstBlockSolver):
             q = self.q_rest
             self._gram = rest_gram_lower(cols, vals, q)
             self._AXr = rest_cross_dense(cols, vals, Xy, q)
-            self._XX = np.asfortranarray(XyXy)
             self._merged = merged_pairs(self)
             if self._merged is None:
                 self._basis = basis_pairs(self)
@@ -255,7 +254,7 @@ class BlockedSolver(_FirstBlockSolver):
             if alpha is not None:
                 self._path = "basis"
                 return None, (self._basis.Pb, self._basis.Xb, alpha, *self._gram,
-                              self._AXr, self._XX)
+                              self._AXr, self._XyXy)
         if self._bs is None:  # a basis evaluation whose weights failed the check
             self._level_path_arrays()
         return None, None

@@ -35,7 +35,7 @@ from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm
 
 from ._merge cimport accumulate_class_run, run_pair_count
-from ._merge import column_class_entries
+from ._remat import column_class_entries
 
 cnp.import_array()
 

@@ -7,7 +7,3 @@ def merge_level_pairs(
     gptr: NDArray[np.int64], grow: NDArray[np.int32], gval: NDArray[np.float64],
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32], NDArray[np.float64],
            NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]: ...
-def column_class_entries(
-    ptr: NDArray[np.int64], idx: NDArray[np.int32], cls: NDArray[np.int32], nclass: int,
-    q_rest: int,
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int32]]: ...

@@ -26,6 +26,8 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t
 
+from ._remat import column_class_entries
+
 cnp.import_array()
 
 
@@ -145,52 +147,3 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
         pptr[q_rest] = npair
         xptr[q_rest] = nx
     return pptr_arr, prow_arr, pcls_arr, pval_arr, xptr_arr, xcls_arr, xval_arr
-
-
-def column_class_entries(const int64_t[::1] ptr, const int32_t[::1] idx,
-                         const int32_t[::1] cls, Py_ssize_t nclass, Py_ssize_t q_rest):
-    """The level-major entries regrouped by rest column, levels in class order.
-
-    Returns ``cptr`` (q_rest + 1,) int64 and, for the entries of column c at
-    ``cptr[c]:cptr[c+1]``, ``cent`` (nnz,) int64 their positions in
-    ``idx``/``val`` and ``clev`` (nnz,) int32 their levels, ordered by the
-    levels' classes (a stable counting sort), so that one column's entries of
-    one class are contiguous. Inputs are validated here (O(nnz)): the kernels
-    that walk the result index with them unchecked.
-    """
-    cdef Py_ssize_t nl = ptr.shape[0] - 1, nnz = idx.shape[0], l, k, a, c, t
-    if cls.shape[0] != nl or (nl and (np.min(cls) < 0 or np.max(cls) >= nclass)):
-        raise ValueError("cls must give each level a class in [0, nclass)")
-    if nnz and (np.min(idx) < 0 or np.max(idx) >= q_rest):
-        raise ValueError("idx must hold rest columns in [0, q_rest)")
-    if ptr[0] != 0 or ptr[nl] != nnz or (nl and np.any(np.diff(ptr) < 0)):
-        raise ValueError("ptr must rise from 0 to len(idx)")
-    cdef int64_t[::1] ccount = np.zeros(nclass + 1, dtype=np.int64)
-    cdef int64_t[::1] order = np.empty(nl, dtype=np.int64)
-    cdef int64_t[::1] fill = np.empty(max(q_rest, 1), dtype=np.int64)
-    cptr_arr = np.zeros(q_rest + 1, dtype=np.int64)
-    cent_arr = np.empty(nnz, dtype=np.int64)
-    clev_arr = np.empty(nnz, dtype=np.int32)
-    cdef int64_t[::1] cptr = cptr_arr, cent = cent_arr
-    cdef int32_t[::1] clev = clev_arr
-    with nogil:
-        for l in range(nl):
-            ccount[cls[l] + 1] += 1
-        for k in range(nclass):
-            ccount[k + 1] += ccount[k]
-        for l in range(nl):
-            order[ccount[cls[l]]] = l
-            ccount[cls[l]] += 1
-        for a in range(nnz):
-            cptr[idx[a] + 1] += 1
-        for c in range(q_rest):
-            cptr[c + 1] += cptr[c]
-            fill[c] = cptr[c]
-        for t in range(nl):
-            l = order[t]
-            for a in range(ptr[l], ptr[l + 1]):
-                c = idx[a]
-                cent[fill[c]] = a
-                clev[fill[c]] = <int32_t>l
-                fill[c] += 1
-    return cptr_arr, cent_arr, clev_arr

@@ -29,7 +29,6 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t
 
-from ._checks cimport rises, within
 
 cnp.import_array()
 
@@ -205,7 +204,9 @@ def level_cross_sparse(const int32_t[::1] codes, const double[:, ::1] z1,
 def column_incidence(const int64_t[::1] ptr, const int32_t[::1] idx, Py_ssize_t q_rest):
     """The level-major entries of :func:`level_cross_sparse`, by rest column.
 
-    A stable counting sort of the entries by ``idx`` (O(nnz + q_rest)).
+    :func:`column_class_entries` with every level in one class (a stable
+    counting sort of the entries by ``idx``, O(nnz + q_rest)), which also
+    checks the entries once: the per-evaluation kernels walk them unchecked.
 
     Returns
     -------
@@ -216,30 +217,60 @@ def column_incidence(const int64_t[::1] ptr, const int32_t[::1] idx, Py_ssize_t 
     lev : ndarray of shape (nnz,), int32
         The level of each entry (by position).
     """
-    cdef Py_ssize_t nl = ptr.shape[0] - 1, nnz = idx.shape[0], l, a, c
-    # checked once here: the per-evaluation kernels walk these entries unchecked
-    if not rises(ptr, nnz) or not within(idx, q_rest):
-        raise ValueError("column_incidence: ptr must rise from 0 to len(idx) and idx "
-                         "hold rest columns in [0, q_rest)")
+    cdef Py_ssize_t nl = ptr.shape[0] - 1
+    one_class = np.zeros(max(nl, 0), dtype=np.int32)
+    cptr, cent, _ = column_class_entries(ptr, idx, one_class, 1, q_rest)
+    lev = np.repeat(np.arange(nl, dtype=np.int32), np.diff(ptr))
+    return cptr, cent, lev
+
+
+def column_class_entries(const int64_t[::1] ptr, const int32_t[::1] idx,
+                         const int32_t[::1] cls, Py_ssize_t nclass, Py_ssize_t q_rest):
+    """The level-major entries regrouped by rest column, levels in class order.
+
+    Returns ``cptr`` (q_rest + 1,) int64 and, for the entries of column c at
+    ``cptr[c]:cptr[c+1]``, ``cent`` (nnz,) int64 their positions in
+    ``idx``/``val`` and ``clev`` (nnz,) int32 their levels, ordered by the
+    levels' classes (a stable counting sort), so that one column's entries of
+    one class are contiguous. Inputs are validated here (O(nnz)): the kernels
+    that walk the result index with them unchecked.
+    """
+    cdef Py_ssize_t nl = ptr.shape[0] - 1, nnz = idx.shape[0], l, k, a, c, t
+    if cls.shape[0] != nl or (nl and (np.min(cls) < 0 or np.max(cls) >= nclass)):
+        raise ValueError("cls must give each level a class in [0, nclass)")
+    if nnz and (np.min(idx) < 0 or np.max(idx) >= q_rest):
+        raise ValueError("idx must hold rest columns in [0, q_rest)")
+    if ptr[0] != 0 or ptr[nl] != nnz or (nl and np.any(np.diff(ptr) < 0)):
+        raise ValueError("ptr must rise from 0 to len(idx)")
+    cdef int64_t[::1] ccount = np.zeros(nclass + 1, dtype=np.int64)
+    cdef int64_t[::1] order = np.empty(nl, dtype=np.int64)
+    cdef int64_t[::1] fill = np.empty(max(q_rest, 1), dtype=np.int64)
     cptr_arr = np.zeros(q_rest + 1, dtype=np.int64)
     cent_arr = np.empty(nnz, dtype=np.int64)
-    lev_arr = np.empty(nnz, dtype=np.int32)
-    fill_arr = np.empty(max(q_rest, 1), dtype=np.int64)
-    cdef int64_t[::1] cptr = cptr_arr, cent = cent_arr, fill = fill_arr
-    cdef int32_t[::1] lev = lev_arr
+    clev_arr = np.empty(nnz, dtype=np.int32)
+    cdef int64_t[::1] cptr = cptr_arr, cent = cent_arr
+    cdef int32_t[::1] clev = clev_arr
     with nogil:
+        for l in range(nl):
+            ccount[cls[l] + 1] += 1
+        for k in range(nclass):
+            ccount[k + 1] += ccount[k]
+        for l in range(nl):
+            order[ccount[cls[l]]] = l
+            ccount[cls[l]] += 1
         for a in range(nnz):
             cptr[idx[a] + 1] += 1
         for c in range(q_rest):
             cptr[c + 1] += cptr[c]
             fill[c] = cptr[c]
-        for l in range(nl):
+        for t in range(nl):
+            l = order[t]
             for a in range(ptr[l], ptr[l + 1]):
-                lev[a] = <int32_t>l
                 c = idx[a]
                 cent[fill[c]] = a
+                clev[fill[c]] = <int32_t>l
                 fill[c] += 1
-    return cptr_arr, cent_arr, lev_arr
+    return cptr_arr, cent_arr, clev_arr
 
 
 cdef void _rest_cross(const int32_t[:, ::1] cols, const double[:, ::1] vals,
