@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from ._core._sparse import scale_csc
+from ._fixed import XyMatrix, rest_cross
 from ._layout import column_layout, lambda_values, rest_columns
 from ._terms import FactorBlock
 
@@ -25,7 +26,7 @@ class CholmodSolver:
     name = "cholmod"
     has_gradient = False
 
-    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64],
+    def __init__(self, blocks: list[FactorBlock], Xy: XyMatrix,
                  XyXy: NDArray[np.float64]) -> None:
         from ._core._cholmod import SparseCholesky
 
@@ -50,7 +51,7 @@ class CholmodSolver:
         self.diag_pos = np.array([self.indptr[j] + np.searchsorted(
             self.indices[self.indptr[j]:self.indptr[j + 1]], j) for j in range(q)],
             dtype=np.int64)
-        self.AZX = np.asarray(Z.T @ Xy)
+        self.AZX = rest_cross(cols, vals, Xy, q)  # Z'[X y], (q, P)
         self.AXX = XyXy
         self._work = np.empty_like(A.data)
         self._vals = np.empty_like(A.data)

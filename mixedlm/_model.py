@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from ._fixed import drop_rank_deficient, fixed_matrix, response_vector, xy_gram
+from ._fixed import dense_x, drop_rank_deficient, fixed_matrix, response_vector, xy_gram
 from ._formula import ParsedFormula, parse_formula
 from ._optimize import optimize_theta
 from ._solvers import make_solver
@@ -109,7 +109,8 @@ class LinearMixedModel:
         Xy, names = fixed_matrix(self.parsed.fixed, data, self.y)
         Xy, self.fixef_names, self.dropped_columns, XyXy = drop_rank_deficient(
             Xy, names, xy_gram(Xy))
-        self.X = Xy[:, :-1]  # a Fortran-contiguous view: X is stored once, inside [X y]
+        self._Xy = Xy  # dense Fortran or CSC (``_fixed``); X is stored once, inside it
+        self._X: NDArray[np.float64] | None = None
         self.terms: list[ReMat] = build_terms(self.parsed.random, data)
         self.blocks: list[FactorBlock] = build_blocks(self.terms)
         self.lower = theta_lower_bounds(self.terms)
@@ -118,6 +119,17 @@ class LinearMixedModel:
 
     # -- sizes ------------------------------------------------------------------
     @property
+    def X(self) -> NDArray[np.float64]:
+        """The fixed-effects model matrix, (n, p) dense Fortran array.
+
+        A view of the stored [X y] when that is dense; made on first access
+        when X is held sparse (mostly-zero dummy columns, see ``_fixed``).
+        """
+        if self._X is None:
+            self._X = dense_x(self._Xy)
+        return self._X
+
+    @property
     def nobs(self) -> int:
         """Number of observations used (after dropping incomplete rows)."""
         return len(self.y)
@@ -125,7 +137,7 @@ class LinearMixedModel:
     @property
     def p(self) -> int:
         """Number of (full-rank) fixed-effects columns."""
-        return self.X.shape[1]
+        return self._Xy.shape[1] - 1
 
     @property
     def ntheta(self) -> int:

@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.linalg as sla
 from numpy.typing import NDArray
 
+from ._fixed import xy_times
 from ._optsummary import OptSummary
 from ._summary import Summary
 from ._varcorr import VarCorr
@@ -80,7 +81,7 @@ class LinearMixedModelResults:
         self._terms = [(t.group, list(t.cnames), t.k) for t in model.terms]
         self.groups = {b.group: b.nlevels for b in model.blocks}
         self.nfixef, self.ntheta = p, model.ntheta
-        fitted = model.X @ beta
+        fitted = xy_times(model._Xy, beta)
         for b, (_, _, _, lam, u) in zip(model.blocks, self._blocks):
             bb = u @ lam.T
             fitted += np.einsum("ic,ic->i", b.z, bb[b.codes])

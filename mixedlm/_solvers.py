@@ -24,14 +24,8 @@ from ._core._blocked import objective_blocked
 from ._core._chol import solve_lower_transposed
 from ._core._dense import objective_single
 from ._core._gradient import level_matvec, level_quadform, merged_quadform, residual_cross
-from ._core._remat import (
-    column_incidence,
-    level_cross_dense,
-    level_cross_sparse,
-    level_gram,
-    rest_cross_dense,
-    rest_gram,
-)
+from ._core._remat import column_incidence, level_cross_sparse, level_gram
+from ._fixed import XyMatrix, level_cross, rest_cross
 from ._layout import (
     column_layout,
     lambda_values,
@@ -120,7 +114,7 @@ class DenseSolver(_FirstBlockSolver):
     name = "dense"
     has_gradient = True
 
-    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64],
+    def __init__(self, blocks: list[FactorBlock], Xy: XyMatrix,
                  XyXy: NDArray[np.float64]) -> None:
         (b,) = blocks
         self.first, self.rest, self.q_rest = b, [], 0
@@ -128,7 +122,7 @@ class DenseSolver(_FirstBlockSolver):
         self.p = P - 1
         nl, k = b.nlevels, b.k
         self.A11 = level_gram(b.codes, b.z, nl)
-        self.AZX = level_cross_dense(b.codes, b.z, Xy, nl)
+        self.AZX = level_cross(b.codes, b.z, Xy, nl)
         self.AXX = XyXy
         self.L = np.empty((nl, k, k))
         self.C = np.empty((P, nl, k))
@@ -157,7 +151,7 @@ class BlockedSolver(_FirstBlockSolver):
 
     name = "blocked"
 
-    def __init__(self, blocks: list[FactorBlock], Xy: NDArray[np.float64],
+    def __init__(self, blocks: list[FactorBlock], Xy: XyMatrix,
                  XyXy: NDArray[np.float64]) -> None:
         self.first, self.rest = blocks[0], blocks[1:]
         self.n, P = Xy.shape
@@ -167,7 +161,7 @@ class BlockedSolver(_FirstBlockSolver):
         cols, vals = rest_columns(self.rest, self.n)
         self.q_rest = int(sum(r.nlevels * r.k for r in self.rest))
         self.A11 = level_gram(b.codes, b.z, nl)
-        self.AZX = level_cross_dense(b.codes, b.z, Xy, nl)
+        self.AZX = level_cross(b.codes, b.z, Xy, nl)
         # idx comes sorted within each level: the kernel's scatter walks down columns
         self.ptr, self.idx, self.val = level_cross_sparse(b.codes, b.z, cols, vals, nl,
                                                           self.q_rest)
@@ -187,37 +181,33 @@ class BlockedSolver(_FirstBlockSolver):
         self._Sinv: dict[int, NDArray[np.float64]] = {}
         self._no_inverse = np.zeros((0, 0), order="F")
         self._merged = self._basis = None
+        # the rest block's Gram (lower, CSC) and Z_rest'[X y]: the only pass over
+        # the rows for the rest factors
+        self._gram = rest_gram_lower(cols, vals, self.q_rest)
+        self._AXr = rest_cross(cols, vals, Xy, self.q_rest)
         if self.has_gradient:  # the level pairs' representation (``_pairs``)
-            q = self.q_rest
-            self._gram = rest_gram_lower(cols, vals, q)
-            self._AXr = rest_cross_dense(cols, vals, Xy, q)
             self._merged = merged_pairs(self)
             if self._merged is None:
                 self._basis = basis_pairs(self)
         self._path = "levels"  # of the last evaluation: "levels", "merged" or "basis"
         self._bs = self._Ct = None
         if self._merged is None and self._basis is None:
-            self._level_path_arrays(cols, vals, Xy)
+            self._level_path_arrays()
         else:  # the level path's dense A_WW and scratch only if ever needed
             self.A22 = np.zeros((0, 0), order="F")
 
-    def _level_path_arrays(self, cols=None, vals=None, Xy=None) -> None:
-        """The per-level path's dense A_WW and scratch (built on first need).
-
-        From the rows when given (construction), else from the stored Gram
-        pieces (a class-basis evaluation that falls back to this path).
-        """
+    def _level_path_arrays(self) -> None:
+        """The per-level path's dense A_WW (lower triangle, from the stored Gram
+        pieces) and scratch; built at construction, or on first need when a
+        class-basis evaluation falls back to this path."""
         q, P = self.q_rest, self.p + 1
         scalar_levels = self.has_gradient
         self._bs = np.empty(len(self.idx) if scalar_levels else 0)
         self._Ct = np.empty((self.A11.shape[0], P) if scalar_levels else (0, 0))
-        if cols is not None:
-            self.A22 = rest_gram(cols, vals, Xy, q)
-        else:
-            gptr, grow, gval = self._gram
-            self.A22 = np.zeros((q + P, q + P), order="F")
-            self.A22[grow, np.repeat(np.arange(q), np.diff(gptr))] = gval
-            self.A22[q:, :q] = self._AXr.T
+        gptr, grow, gval = self._gram
+        self.A22 = np.zeros((q + P, q + P), order="F")
+        self.A22[grow, np.repeat(np.arange(q), np.diff(gptr))] = gval
+        self.A22[q:, :q] = self._AXr.T
         self.A22[q:, q:] = self._XyXy
 
     def objective(self, theta: NDArray[np.float64], reml: bool,
@@ -339,7 +329,7 @@ def _logdet_part(diag_inv: NDArray[np.float64], lam: float) -> float:
     return float(2.0 * np.sum(1.0 - diag_inv) / lam) if lam != 0 else 0.0
 
 
-def make_solver(blocks: list[FactorBlock], Xy: NDArray[np.float64],
+def make_solver(blocks: list[FactorBlock], Xy: XyMatrix,
                 XyXy: NDArray[np.float64], solver: str = "auto"):
     """Choose the solver from the structure (or honour an explicit choice).
 

@@ -58,8 +58,11 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     -----
     The entries are regrouped by column with the levels in class order (a
     counting sort), so that one column's pairs of one class accumulate in a
-    dense scratch column that stays in L1 cache; two passes (count, fill)
-    allocate the output exactly.
+    dense scratch column that stays in L1 cache. One pass fills outputs
+    allocated to upper bounds (the level products; InstEval: 1.29M for 832k
+    entries) and returns views of their used part. A counting pass first
+    cost about as much as the fill (InstEval, measured in one construction
+    harness: 28 ms for the merge with it, 15 ms without).
     """
     cdef Py_ssize_t nl = ptr.shape[0] - 1, nnz = idx.shape[0], P = AZX.shape[0]
     cdef Py_ssize_t c, t, a, b, l, j, k, r, g, npair = 0, nx = 0, t0, t1
@@ -79,41 +82,22 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
         raise ValueError("merge_level_pairs: inconsistent sizes")
     cdef const int64_t[::1] cptr = cptr_arr, cent = cent_arr
     cdef const int32_t[::1] clev = clev_arr
-    with nogil:
-        # pass 1: count
-        for c in range(q_rest):
-            npair += gptr[c + 1] - gptr[c]
-            t0 = cptr[c]
-            while t0 < cptr[c + 1]:
-                k = cls[clev[t0]]
-                t1 = t0
-                g = c * (nclass + 1) + k  # a group id unique to (column, class)
-                while t1 < cptr[c + 1] and cls[clev[t1]] == k:
-                    b = cent[t1]
-                    l = clev[t1]
-                    for a in range(b, ptr[l + 1]):
-                        # branch-free: whether a row is new to the group is unpredictable
-                        r = idx[a]
-                        npair += mark[r] != g
-                        mark[r] = g
-                    t1 += 1
-                nx += 1
-                t0 = t1
+    # upper bounds, so one pass fills the output: a (column, class) group adds at
+    # most one entry per level product, and has at least one level entry. The
+    # tails past the bounds' use are never written, so never touched (RSS).
+    cdef Py_ssize_t max_pair = gptr[q_rest] + _level_pairs(ptr)
     pptr_arr = np.zeros(q_rest + 1, dtype=np.int64)
     xptr_arr = np.zeros(q_rest + 1, dtype=np.int64)
-    prow_arr = np.empty(npair, dtype=np.int32)
-    pcls_arr = np.empty(npair, dtype=np.int32)
-    pval_arr = np.empty(npair, dtype=np.float64)
-    xcls_arr = np.empty(nx, dtype=np.int32)
-    xval_arr = np.empty((nx, P), dtype=np.float64)
+    prow_arr = np.empty(max_pair, dtype=np.int32)
+    pcls_arr = np.empty(max_pair, dtype=np.int32)
+    pval_arr = np.empty(max_pair, dtype=np.float64)
+    xcls_arr = np.empty(nnz, dtype=np.int32)
+    xval_arr = np.empty((nnz, P), dtype=np.float64)
     cdef int64_t[::1] pptr = pptr_arr, xptr = xptr_arr
     cdef int32_t[::1] prow = prow_arr, pcls = pcls_arr, xcls = xcls_arr
     cdef double[::1] pval = pval_arr
     cdef double[:, ::1] xval = xval_arr
-    mark[:] = -1
-    npair = 0
-    nx = 0
-    # pass 2: fill, one (column, class) group at a time
+    # one (column, class) group at a time
     with nogil:
         for c in range(q_rest):
             pptr[c] = npair
@@ -146,4 +130,15 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                 t0 = t1
         pptr[q_rest] = npair
         xptr[q_rest] = nx
-    return pptr_arr, prow_arr, pcls_arr, pval_arr, xptr_arr, xcls_arr, xval_arr
+    # views of the used part (a copy would touch every page once more)
+    return (pptr_arr, prow_arr[:npair], pcls_arr[:npair], pval_arr[:npair], xptr_arr,
+            xcls_arr[:nx], xval_arr[:nx])
+
+
+cdef Py_ssize_t _level_pairs(const int64_t[::1] ptr) noexcept nogil:
+    """sum_l nnz_l (nnz_l + 1) / 2: the level products all groups add together."""
+    cdef Py_ssize_t l, m, total = 0
+    for l in range(ptr.shape[0] - 1):
+        m = ptr[l + 1] - ptr[l]
+        total += m * (m + 1) // 2
+    return total
