@@ -69,27 +69,70 @@ def fixed_matrix(fixed: str, data: pd.DataFrame, y: NDArray[np.float64]
         Xy[:, -1] = y
         check_finite_matrix(Xy[:, :-1], names, "fixed-effects model matrix")
         return Xy, names
+    if _has_factor(rhs, data):
+        return _from_sparse(rhs, data, y)
+    mm = formulaic.model_matrix(rhs, data, na_action="ignore")
+    names = [str(c) for c in mm.columns]
+    _check_rows(mm.shape[0], len(data), rhs)
+    Xy = np.empty((len(data), len(names) + 1), order="F")
+    for j in range(len(names)):  # by position: label lookups on a ModelMatrix are slow
+        Xy[:, j] = mm.iloc[:, j].to_numpy()
+    del mm
+    Xy[:, -1] = y
+    check_finite_matrix(Xy[:, :-1], names, "fixed-effects model matrix")
+    return Xy, names
+
+
+def _has_factor(rhs: str, data: pd.DataFrame) -> bool:
+    """Whether the fixed part uses a categorical, string or boolean column, or
+    ``C()``: the designs whose dummy columns can make X mostly zeros. Numeric
+    designs take formulaic's dense output (its sparse output is slower for
+    them: measured 0.05-0.08 s against 0.10-0.14 s at 200k rows)."""
+    if "C(" in rhs:
+        return True
+    try:
+        variables = formulaic.Formula(rhs).required_variables
+    except Exception:  # noqa: BLE001 - the model matrix call reports the error
+        return True
+    return any(str(v) in data.columns and data[str(v)].dtype.kind not in "iuf"
+               for v in variables)
+
+
+def _check_rows(nrows: int, n: int, rhs: str) -> None:
+    if nrows != n:
+        raise ValueError(f"the fixed-effects formula '{rhs.strip()}' produced {nrows} "
+                         f"rows for {n} observations")
+
+
+def _from_sparse(rhs: str, data: pd.DataFrame, y: NDArray[np.float64]
+                 ) -> tuple[XyMatrix, list[str]]:
+    """[X y] from formulaic's sparse output: CSC when X is mostly zeros, else dense."""
     mm = formulaic.model_matrix(rhs, data, na_action="ignore", output="sparse")
     names = [str(c) for c in mm.model_spec.column_names]
     n, p = len(data), len(names)
-    if mm.shape[0] != n:
-        raise ValueError(f"the fixed-effects formula '{rhs.strip()}' produced {mm.shape[0]} "
-                         f"rows for {n} observations")
+    _check_rows(mm.shape[0], n, rhs)
     X = sp.csc_array(mm, dtype=np.float64)
     del mm
-    if not np.all(np.isfinite(X.data)):  # the dense check names the column and a row
-        check_finite_matrix(X.toarray(), names, "fixed-effects model matrix")
+    X.sum_duplicates()  # canonical: sorted rows, each (row, column) once
+    if not np.all(np.isfinite(X.data)):
+        bad = np.unique(np.searchsorted(X.indptr, np.flatnonzero(~np.isfinite(X.data)),
+                                        side="right") - 1)
+        # the dense check of just those columns names them and a row
+        check_finite_matrix(X[:, bad].toarray(), [names[j] for j in bad],
+                            "fixed-effects model matrix")
     if X.nnz > SPARSE_X_MAX_DENSITY * n * p:
         Xy = np.zeros((n, p + 1), order="F")
         for j in range(p):
             s = slice(X.indptr[j], X.indptr[j + 1])
-            Xy[X.indices[s], j] += X.data[s]  # += sums duplicate entries, if any
+            Xy[X.indices[s], j] = X.data[s]
         Xy[:, -1] = y
         return Xy, names
-    indptr = np.append(X.indptr.astype(np.int64), X.indptr[-1] + n)
-    indices = np.concatenate([X.indices.astype(np.int32), np.arange(n, dtype=np.int32)])
-    data_ = np.concatenate([X.data, y])
-    return sp.csc_array((data_, indices, indptr), shape=(n, p + 1)), names
+    total = int(X.nnz) + n
+    itype = np.int32 if total < np.iinfo(np.int32).max else np.int64
+    indptr = np.append(X.indptr.astype(itype), itype(total))
+    indices = np.concatenate([X.indices.astype(itype), np.arange(n, dtype=itype)])
+    return sp.csc_array((np.concatenate([X.data, y]), indices, indptr),
+                        shape=(n, p + 1)), names
 
 
 def _csc_parts(Xy: sp.csc_array) -> tuple[NDArray[np.int64], NDArray[np.int32],

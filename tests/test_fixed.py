@@ -144,3 +144,41 @@ def test_sparse_x_non_finite_value_is_named():
     df.loc[4, "w"] = np.inf
     with pytest.raises(ValueError, match=r"column 'w' has 1 infinite value.*row 4"):
         mixedlm.lmm("y ~ 1 + f + w + (1|s)", df)
+
+
+def test_numeric_designs_take_formulaic_dense_output(monkeypatch):
+    """Only designs with a factor (or C()) go through formulaic's sparse output."""
+    df = _crossed()
+    calls = []
+    real = formulaic.model_matrix
+    monkeypatch.setattr(mixedlm._fixed.formulaic, "model_matrix",
+                        lambda *a, **k: calls.append(k.get("output")) or real(*a, **k))
+    fixed_matrix("y ~ 1 + np.log(x**2) + I(x**2)", df, df["y"].to_numpy())
+    fixed_matrix("y ~ 1 + x:a", df, df["y"].to_numpy())
+    fixed_matrix("y ~ C(np.round(x))", df, df["y"].to_numpy())
+    assert calls == [None, "sparse", "sparse"]
+
+
+@pytest.mark.parametrize("formula", [
+    "y ~ 0 + a:b + (1|s) + (1|d)",                          # no intercept
+    "y ~ 1 + C(a, contr.sum) * b + (1|s) + (1|d)",          # rows unsorted in columns
+])
+def test_sparse_x_variants_fit_as_dense(formula, monkeypatch):
+    df = _crossed()
+    sparse_m = mixedlm.lmm(formula, df)
+    assert sp.issparse(sparse_m._Xy)
+    monkeypatch.setattr(mixedlm._fixed, "SPARSE_X_MAX_DENSITY", 0.0)
+    dense_m = mixedlm.lmm(formula, df)
+    np.testing.assert_array_equal(sparse_m.X, dense_m.X)
+    rs, rd = sparse_m.fit(), dense_m.fit()
+    assert rs.objective == pytest.approx(rd.objective, rel=1e-12)
+    np.testing.assert_allclose(rs.fixef.to_numpy(), rd.fixef.to_numpy(), atol=1e-6)
+
+
+def test_intercept_only_fixed_part_on_the_sparse_route():
+    """y ~ 1 - 1: p = 0 through formulaic; the fit still works."""
+    df = _crossed()
+    m = mixedlm.lmm("y ~ 1 - 1 + a:b - a:b + (1|s) + (1|d)", df)
+    assert m.p == 0 and m.X.shape == (600, 0)
+    r = m.fit()
+    assert np.isfinite(r.objective) and r.fitted.shape == (600,)

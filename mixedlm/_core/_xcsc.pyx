@@ -16,7 +16,8 @@ Storage layout
 * ``data`` (nnz,) float64: their values.
 
 Each kernel checks these arrays before it indexes with them (C loops, once
-per model).
+per model). The level ``codes`` and rest columns ``cols`` come from the
+package's own grouping, validated there, as for ``_remat``.
 """
 import numpy as np
 cimport numpy as cnp
