@@ -166,7 +166,7 @@ def xy_times(Xy: XyMatrix, beta: NDArray[np.float64]) -> NDArray[np.float64]:
 def dense_x(Xy: XyMatrix) -> NDArray[np.float64]:
     """X as a dense (n, p) Fortran array: a view of dense [X y], else a new array."""
     if sp.issparse(Xy):
-        return np.asfortranarray(Xy[:, :-1].toarray())
+        return Xy[:, :-1].toarray(order="F")  # one dense copy, already Fortran
     return Xy[:, :-1]
 
 
