@@ -143,3 +143,81 @@ def csc_gram(const int64_t[::1] indptr, const int32_t[::1] indices,
             for i in range(j + 1, p):
                 G[j, i] = G[i, j]
     return G_arr
+
+
+def gather_rows_csc(const double[:, ::1] Xc, const int64_t[::1] inverse,
+                    const double[::1] y):
+    """[X y] as CSC arrays for X = Xc[inverse]: the rows of a small dense matrix
+    gathered, one row of ``Xc`` per distinct combination of factor levels
+    (``mixedlm._combinations``), ``inverse`` each observation's combination.
+
+    Each column's rows come out ascending; zeros of ``Xc`` are not stored,
+    and y is stored in full as the last column. One pass over the rows after
+    the column counts, writing p + 1 ascending streams.
+
+    NumPy: ``scipy.sparse.csc_array(np.column_stack([Xc[inverse], y]))``.
+
+    Returns
+    -------
+    indptr : ndarray of shape (p + 2,), int64
+    indices : ndarray of shape (nnz,), int32
+    data : ndarray of shape (nnz,), float64
+
+    Raises
+    ------
+    ValueError
+        When ``y`` does not have a value per row, a combination is outside
+        [0, len(Xc)), or the rows do not fit int32 indices.
+    """
+    cdef Py_ssize_t m = Xc.shape[0], p = Xc.shape[1], n = inverse.shape[0]
+    cdef Py_ssize_t i, j, u, t, total
+    if y.shape[0] != n or n >= 2147483647:
+        raise ValueError("gather_rows_csc: y needs one value per row, and the rows "
+                         "must fit int32 indices")
+    count_arr = np.zeros(max(m, 1), dtype=np.int64)
+    cdef int64_t[::1] count = count_arr
+    cdef bint bad = False
+    with nogil:
+        for i in range(n):
+            if inverse[i] < 0 or inverse[i] >= m:
+                bad = True
+                break
+            count[inverse[i]] += 1
+    if bad:
+        raise ValueError("gather_rows_csc: a combination index is out of range")
+    # each combination's nonzero columns (CSR of Xc's pattern)
+    uptr_arr = np.zeros(m + 1, dtype=np.int64)
+    ucol_arr = np.empty(max(m * p, 1), dtype=np.int32)
+    indptr_arr = np.zeros(p + 2, dtype=np.int64)
+    cdef int64_t[::1] uptr = uptr_arr, indptr = indptr_arr
+    cdef int32_t[::1] ucol = ucol_arr
+    with nogil:
+        for u in range(m):
+            uptr[u + 1] = uptr[u]
+            for j in range(p):
+                if Xc[u, j] != 0.0:
+                    ucol[uptr[u + 1]] = <int32_t>j
+                    uptr[u + 1] += 1
+                    indptr[j + 1] += count[u]
+        indptr[p + 1] = n
+        for j in range(p + 1):
+            indptr[j + 1] += indptr[j]
+    total = indptr[p + 1]
+    indices_arr = np.empty(total, dtype=np.int32)
+    data_arr = np.empty(total, dtype=np.float64)
+    pos_arr = indptr_arr[:p + 1].copy()
+    cdef int32_t[::1] indices = indices_arr
+    cdef double[::1] data = data_arr
+    cdef int64_t[::1] pos = pos_arr
+    with nogil:
+        for i in range(n):
+            u = inverse[i]
+            for t in range(uptr[u], uptr[u + 1]):
+                j = ucol[t]
+                indices[pos[j]] = <int32_t>i
+                data[pos[j]] = Xc[u, j]
+                pos[j] += 1
+            indices[pos[p]] = <int32_t>i
+            data[pos[p]] = y[i]
+            pos[p] += 1
+    return indptr_arr, indices_arr, data_arr

@@ -1,0 +1,95 @@
+"""Fixed parts made only of factors: X from the distinct combinations of their levels.
+
+When every variable of the fixed-effects formula is a pandas categorical
+column, a row of X depends on the row only through the combination of those
+variables' levels (dummy and contrast codes, their interactions, and any
+row-wise expression of them). formulaic then materialises X on one row per
+distinct combination, and X is that small matrix's rows gathered by each
+observation's combination. formulaic's own cost grows with the rows
+(measured: ``1 + a*b`` with 50 columns on 2M rows, 1.27 s through its sparse
+output); this costs one pass over the factor codes plus the gather.
+
+The result is exactly formulaic's X (same values, names and column order):
+the small frame keeps the columns' categorical dtypes, so the levels and
+contrasts are those of the full data.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+#: Used when there are at most this fraction as many distinct combinations as
+#: rows (below that, formulaic on the rows themselves is as cheap).
+COMBINATION_MAX_FRACTION = 0.25
+#: A presence table over every possible combination is used up to this many
+#: entries per row; larger code spaces are sorted (``np.unique``) instead.
+DENSE_CODE_SPACE_PER_ROW = 4
+
+
+def categorical_variables(variables: list[str] | None, data: pd.DataFrame) -> list[str] | None:
+    """``variables`` when there is at least one and every one is a categorical
+    column of ``data``; None otherwise."""
+    if not variables or any(v not in data.columns
+                            or not isinstance(data[v].dtype, pd.CategoricalDtype)
+                            for v in variables):
+        return None
+    return list(variables)
+
+
+def level_combinations(data: pd.DataFrame, variables: list[str]
+                       ) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
+    """The distinct combinations of the variables' levels.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Without missing values in ``variables`` (``_validation.drop_incomplete``).
+    variables : list of str
+        Categorical columns.
+
+    Returns
+    -------
+    first : ndarray of shape (m,)
+        The first row of each combination, combinations in code order.
+    inverse : ndarray of shape (n,)
+        Each row's combination, in ``[0, m)``.
+
+    None when there are more than ``COMBINATION_MAX_FRACTION`` of the rows
+    combinations, when a code is missing, or when the code space overflows.
+    """
+    n = len(data)
+    code = np.zeros(n, dtype=np.int64)
+    size = 1
+    for v in variables:
+        levels = data[v].cat.codes.to_numpy()
+        k = max(len(data[v].cat.categories), 1)
+        if size > np.iinfo(np.int64).max // k or (n and levels.min() < 0):
+            return None
+        code = code * k + levels  # mixed radix: one integer per combination
+        size *= k
+    limit = COMBINATION_MAX_FRACTION * n
+    if size <= DENSE_CODE_SPACE_PER_ROW * n + 1024:
+        present = np.zeros(size, dtype=bool)
+        present[code] = True
+        rank = np.cumsum(present, dtype=np.intp) - 1
+        m = int(rank[-1]) + 1 if size else 0
+        if m > limit:
+            return None
+        inverse = rank[code]
+    else:
+        codes, inverse = np.unique(code, return_inverse=True)
+        m = len(codes)
+        if m > limit:
+            return None
+        inverse = inverse.astype(np.intp, copy=False)
+    first = np.empty(m, dtype=np.intp)
+    # the last write wins: reversed, each combination keeps its first row
+    first[inverse[::-1]] = np.arange(n - 1, -1, -1, dtype=np.intp)
+    return first, inverse
+
+
+def combination_frame(data: pd.DataFrame, variables: list[str], first: NDArray[np.intp]
+                      ) -> pd.DataFrame:
+    """One row per combination, with the columns' dtypes (categories) kept."""
+    return data[variables].iloc[first].reset_index(drop=True)
