@@ -22,9 +22,11 @@ from numpy.typing import NDArray
 #: Used when there are at most this fraction as many distinct combinations as
 #: rows (below that, formulaic on the rows themselves is as cheap).
 COMBINATION_MAX_FRACTION = 0.25
-#: A presence table over every possible combination is used up to this many
-#: entries per row; larger code spaces are sorted (``np.unique``) instead.
-DENSE_CODE_SPACE_PER_ROW = 4
+#: A presence table over every possible combination (with its int64 running
+#: count, 9 bytes an entry) is used up to this many entries per row, so that it
+#: costs about as much memory as the inverse; larger code spaces are sorted
+#: (``np.unique``) instead.
+DENSE_CODE_SPACE_PER_ROW = 1
 
 
 def categorical_variables(variables: list[str] | None, data: pd.DataFrame) -> list[str] | None:
