@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from . import common
 
@@ -110,3 +111,36 @@ class DenseCholesky:
     def time_factor(self, kernel):
         np.copyto(self.W, self.A)
         self.run()
+
+
+class FixedMatrix:
+    """[X y] of a fixed part of factors only (``mixedlm._fixed.fixed_matrix``):
+    formulaic on the distinct level combinations, then the rows gathered
+    (``_combinations``); ``factors_1m`` is ``1 + a*b`` (5 x 10 levels, 50
+    columns) on 1M rows."""
+
+    params = [["insteval", "factors_1m"]]  # noqa: RUF012 - asv reads class attributes
+    param_names = ["case"]  # noqa: RUF012
+    timeout = 600
+
+    def setup(self, case):
+        common.import_mixedlm()
+        from mixedlm._fixed import fixed_matrix
+
+        if case == "insteval":
+            self.df = common.load_dataset("insteval")
+            self.formula = "y ~ 1 + service*dept"
+        else:
+            rng = np.random.default_rng(7)
+            n = 1_000_000
+            self.df = pd.DataFrame({
+                "a": pd.Categorical(rng.integers(0, 5, n)),
+                "b": pd.Categorical(rng.integers(0, 10, n)),
+                "y": rng.standard_normal(n),
+            })
+            self.formula = "y ~ 1 + a*b"
+        self.y = self.df["y"].to_numpy(dtype=float)
+        self.fixed_matrix = fixed_matrix
+
+    def time_fixed_matrix(self, case):
+        self.fixed_matrix(self.formula, self.df, self.y)
