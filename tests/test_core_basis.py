@@ -168,3 +168,42 @@ def test_objective_rejects_inconsistent_basis_input(sim_df, monkeypatch):
         s.objective(th, False)
     monkeypatch.setattr(s, "_Tpad", Tpad)
     assert s.objective(th, False) == want
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_narrowed_entries_give_the_same_basis_to_the_bit(seed, monkeypatch):
+    """Counts (and other float32 numbers) are walked as uint16 rows and float32
+    values; P and X are those of the float64 walk exactly."""
+    import mixedlm._core._basis as kb
+
+    rng = np.random.default_rng(100 + seed)
+    nl, q = int(rng.integers(5, 60)), int(rng.integers(2, 80))
+    K = int(rng.integers(1, 6))
+    rows = [np.sort(rng.choice(q, size=rng.binomial(q, rng.uniform(0.05, 0.9)),
+                               replace=False)) for _ in range(nl)]
+    ptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    idx = np.concatenate(rows + [np.empty(0, int)]).astype(np.int32)
+    val = (rng.integers(1, 9, size=(len(idx), 1)) * 0.5).astype(np.float64)
+    cls = rng.integers(0, K, nl).astype(np.int32)
+    U = rng.normal(size=(K, 3))
+    AZX = rng.normal(size=(2, nl, 1))
+    i16, v32 = kb._narrow_entries(idx, val, q)
+    assert i16.dtype == np.uint16 and v32.dtype == np.float32
+    narrowed = basis_level_pairs(ptr, idx, val, cls, U, AZX, q)
+    monkeypatch.setattr(kb, "_narrow_entries", lambda *a: (None, None))
+    stored = basis_level_pairs(ptr, idx, val, cls, U, AZX, q)
+    np.testing.assert_array_equal(narrowed[0], stored[0])
+    np.testing.assert_array_equal(narrowed[1], stored[1])
+
+
+def test_entries_are_narrowed_only_when_exact():
+    from mixedlm._core._basis import _narrow_entries
+
+    idx = np.array([0, 3, 1], dtype=np.int32)
+    counts = np.array([[1.0], [2.0], [7.0]])
+    assert _narrow_entries(idx, counts, 4)[0].tolist() == [0, 3, 1]
+    assert _narrow_entries(idx, counts, 65536)[0] is not None
+    assert _narrow_entries(idx, counts, 65537) == (None, None)   # rows need int32
+    assert _narrow_entries(idx, counts + 0.1, 4) == (None, None)  # 0.1 is not a float32
+    assert _narrow_entries(idx, np.array([[1.0], [np.nan], [2.0]]), 4) == (None, None)
+    assert _narrow_entries(idx, np.array([[1.0], [2.0 ** 30 + 1], [2.0]]), 4) == (None, None)

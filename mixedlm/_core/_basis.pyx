@@ -30,7 +30,7 @@ Inputs are those of ``_merge.merge_level_pairs`` plus U (K, r), C order.
 """
 import numpy as np
 cimport numpy as cnp
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint16_t
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm
 
@@ -55,6 +55,15 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     column c accumulate their products in the rows of a dense (n_c, q)
     scratch, and one ``dgemm`` folds them into the r basis columns:
     P_j[c:, c] += sum over those classes of U[k, j] acc_k[c:].
+
+    The walk reads each level pair's two entries, so it reads the entries
+    narrowed when that loses nothing: rows as uint16 when q <= 65536, values
+    as float32 when every one is exactly a float32 (counts, for intercept
+    terms); the products are still formed and summed in float64, so P is
+    the same to the bit. Measured on the 20,000 x 2,000 design at 4M rows
+    (366M level pairs), this function, best of 7 after 2 warm-ups, two
+    alternated builds each: 1.13-1.43 s reading the stored entries, 0.79-0.97 s
+    narrowed (medians 1.35-2.12 s and 0.83-1.01 s).
 
     Returns
     -------
@@ -92,6 +101,12 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     # append writes before it knows the row is new) and their number
     cdef int32_t[:, ::1] touched = np.empty((nclass, q + 1), dtype=np.int32)
     cdef int64_t[::1] ntouched = np.empty(nclass, dtype=np.int64)
+    # the narrowed entries (see above), or empty stand-ins when not exact
+    idx16_arr, val32_arr = _narrow_entries(idx, val, q)
+    cdef bint narrow = idx16_arr is not None
+    cdef const uint16_t[::1] idx16 = idx16_arr if narrow else np.empty(0, dtype=np.uint16)
+    cdef const float[:, ::1] val32 = (val32_arr if narrow
+                                      else np.empty((0, 1), dtype=np.float32))
     ldq = <int>q
     fr = <int>r
     with nogil:
@@ -106,15 +121,25 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                 acc = &Acc[nk, 0]
                 if run_pair_count(t0, cptr[c + 1], cls, cent, clev, ptr) >= m:
                     # a dense run: skip the touched-row bookkeeping, clear it whole
-                    t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr, idx,
-                                              val, AZX, g, NULL, acc, &accx[0], NULL,
-                                              NULL, False)
+                    if narrow:
+                        t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr,
+                                                  idx16, val32, AZX, g, NULL, acc, &accx[0],
+                                                  NULL, NULL, False)
+                    else:
+                        t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr,
+                                                  idx, val, AZX, g, NULL, acc, &accx[0],
+                                                  NULL, NULL, False)
                     ntouch = m
                 else:
                     ntouch = 0
-                    t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr, idx,
-                                              val, AZX, g, &mark[0], acc, &accx[0],
-                                              &touched[nk, 0], &ntouch)
+                    if narrow:
+                        t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr,
+                                                  idx16, val32, AZX, g, &mark[0], acc,
+                                                  &accx[0], &touched[nk, 0], &ntouch)
+                    else:
+                        t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr,
+                                                  idx, val, AZX, g, &mark[0], acc,
+                                                  &accx[0], &touched[nk, 0], &ntouch)
                 ntouched[nk] = ntouch
                 uk = &U[k, 0]
                 for j in range(r):
@@ -142,6 +167,18 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                     for t in range(ntouched[kk]):
                         acc[touched[kk, t]] = 0.0
     return P_arr, X_arr
+
+
+def _narrow_entries(const int32_t[::1] idx, const double[:, ::1] val, Py_ssize_t q):
+    """uint16 rows and float32 values of the entries when both hold them exactly
+    (rows below 65536; values that are float32 numbers), else (None, None)."""
+    if q > 65536:
+        return None, None
+    values = np.asarray(val)
+    val32 = values.astype(np.float32)
+    if not np.array_equal(val32, values):  # a value float32 would round (or NaN)
+        return None, None
+    return np.asarray(idx).astype(np.uint16), val32
 
 
 cdef void assemble_basis(double* Tp, Py_ssize_t ld, Py_ssize_t qr, Py_ssize_t P,

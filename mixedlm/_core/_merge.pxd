@@ -1,7 +1,18 @@
 # cython: language_level=3
 """The walk over one (rest column, class) run of level entries, shared by the
 class-merged stream (``_merge``) and the class basis (``_basis``)."""
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint16_t
+
+# The entries' rows and values as the class basis may narrow them for its
+# pass over the level pairs (``_basis.basis_level_pairs``); the merge reads
+# them as stored (int32 rows, float64 values).
+ctypedef fused entry_row:
+    int32_t
+    uint16_t
+
+ctypedef fused entry_value:
+    double
+    float
 
 
 cdef extern from *:
@@ -19,7 +30,7 @@ cdef extern from *:
 cdef inline Py_ssize_t accumulate_class_run(
         Py_ssize_t t0, Py_ssize_t tend, const int32_t[::1] cls,
         const int64_t[::1] cent, const int32_t[::1] clev, const int64_t[::1] ptr,
-        const int32_t[::1] idx, const double[:, ::1] val, const double[:, :, ::1] AZX,
+        const entry_row[::1] idx, const entry_value[:, ::1] val, const double[:, :, ::1] AZX,
         int64_t g, int64_t* mark, double* acc, double* accx, int32_t* touched,
         Py_ssize_t* ntouch, bint track=True) noexcept nogil:
     """Sum one class's level products into column scratch; return the run's end.
