@@ -95,6 +95,48 @@ def test_rounding_noise_stops_the_line_search(start):
     assert fn.calls <= 15
 
 
+def _large_objective_with_gradient_noise():
+    """A deviance of 3e6 (a 1M-row fit) that is flat, to its rounding, within
+    1e-4 of its minimum in log(theta), while its gradient carries an error of
+    6e-3 there: the situation of the 20,000 x 2,000 crossed design at 1M rows,
+    whose line search kept probing such a point."""
+    t = np.log(np.array([0.6, 0.4]))
+
+    def d(th):
+        return np.log(th) - t
+
+    def excess(th):
+        return np.sign(d(th)) * np.maximum(np.abs(d(th)) - 1e-4, 0.0)
+
+    return Counted(lambda th: float(3e6 + 1e5 * np.sum(excess(th) ** 2)),
+                   lambda th: (2e5 * excess(th) + 6e-3) / th)
+
+
+def test_gradient_tolerance_grows_with_the_objective():
+    assert _optimize.gradient_tolerance(1752.0) == _optimize.PROJECTED_GRADIENT_TOL
+    assert _optimize.gradient_tolerance(-2.9e6) == pytest.approx(2.9e-2)
+
+
+def test_large_objective_stops_at_its_rounding_level(monkeypatch):
+    """The line search cannot see a decrease past the objective's rounding;
+    the run stops there, converged, in fewer evaluations than with an absolute
+    tolerance alone (which lets it probe the noise until L-BFGS-B gives up)."""
+    fn = _large_objective_with_gradient_noise()
+    opt = optimize_theta(fn, np.ones(2), np.zeros(2), use_gradient=True, reml=False)
+    assert opt.returnvalue == _optimize.STALLED and opt.converged
+    np.testing.assert_allclose(opt.final, [0.6, 0.4], rtol=2e-4)
+    assert opt.fmin == 3e6 and 1e-3 < opt.tolerances["projected_gradient"] < 2e-2
+    calls = fn.calls
+    monkeypatch.setattr(_optimize, "PROJECTED_GRADIENT_RTOL", 0.0)
+    absolute = _large_objective_with_gradient_noise()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # L-BFGS-B probing far steps
+        opt_abs = optimize_theta(absolute, np.ones(2), np.zeros(2), use_gradient=True,
+                                 reml=False)
+    assert absolute.calls > calls
+    assert opt_abs.fmin == pytest.approx(opt.fmin, rel=1e-15)
+
+
 @pytest.mark.parametrize("start", [0.01, 1.0, 50.0])
 def test_start_anywhere_positive(start):
     fn = quadratic_in_log([1.7])
