@@ -11,9 +11,18 @@ output); this costs one pass over the factor codes plus the gather.
 
 The result is exactly formulaic's X (same values, names and column order):
 the small frame keeps the columns' categorical dtypes, so the levels and
-contrasts are those of the full data.
+contrasts are those of the full data. That holds only for terms that are
+built row by row from the levels, so the route is taken only for formulas
+made of factor names, the term operators and ``C(...)`` with formulaic's
+``contr.*`` codings (:func:`row_wise_terms`): a Python expression in braces,
+``I(...)`` or a stateful transform (``center``, ``scale``, ``poly``, splines)
+may use the whole column (``{a.cat.codes - a.cat.codes.mean()}``), whose
+value over the combinations is not its value over the rows.
 """
 from __future__ import annotations
+
+import io
+import tokenize
 
 import numpy as np
 import pandas as pd
@@ -27,6 +36,37 @@ COMBINATION_MAX_FRACTION = 0.25
 #: costs about as much memory as the inverse; larger code spaces are sorted
 #: (``np.unique``) instead.
 DENSE_CODE_SPACE_PER_ROW = 1
+
+
+#: Punctuation a row-wise fixed part may use: term operators, and the calls,
+#: arguments and literals of ``C(x, contr.sum)`` or ``C(x, levels=["a", "b"])``.
+_ROW_WISE_OPS = {"+", "-", "*", "**", ":", "/", "(", ")", ",", "=", ".", "[", "]"}
+
+
+def row_wise_terms(rhs: str) -> bool:
+    """Whether every term of the fixed part ``rhs`` is built row by row from its
+    variables' levels: names, numbers, strings, the term operators, and calls
+    only of ``C`` and of ``contr.<name>``."""
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(rhs.strip()).readline)
+                  if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return False
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1].string if i + 1 < len(tokens) else ""
+        prev = tokens[i - 1].string if i else ""
+        if tok.type == tokenize.OP:
+            if tok.string not in _ROW_WISE_OPS:
+                return False  # braces, |, @, %, ...
+            if tok.string == "." and not (prev == "contr" and tokens[i + 1].type == tokenize.NAME):
+                return False  # attribute access other than contr.<name>
+        elif tok.type == tokenize.NAME:
+            if nxt == "(" and not (tok.string == "C" or (prev == "." and i >= 2
+                                                         and tokens[i - 2].string == "contr")):
+                return False  # a function of the column: I(), center(), np.log(), ...
+        elif tok.type not in (tokenize.NUMBER, tokenize.STRING):
+            return False
+    return True
 
 
 def categorical_variables(variables: list[str] | None, data: pd.DataFrame) -> list[str] | None:

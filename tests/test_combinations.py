@@ -42,7 +42,8 @@ def _rows_seen(monkeypatch):
 @pytest.mark.parametrize("rhs", [
     "1 + a", "a", "0 + a", "1 + a*b", "1 + a:b", "0 + a:b:c", "1 + a*b*c",
     "1 + C(a, contr.sum) * b", "1 + C(b, contr.helmert) + c", "-1 + b + a:c",
-    "1 + {a == 2} + c",
+    "1 + C(a, contr.treatment(base=2)) + b", "1 + C(c, levels=[2, 0, 1])", "(a + b + c)**2",
+    "1 + a/c", "1 + C(a, contr.poly)",
 ])
 def test_factor_designs_equal_formulaic(rhs, monkeypatch):
     """Same values, names and storage rule as formulaic on the full rows, with
@@ -64,6 +65,33 @@ def test_factor_designs_equal_formulaic(rhs, monkeypatch):
         assert np.all(Xy.data[: Xy.indptr[-2]] != 0)  # no stored zeros in X
     else:
         assert Xy.flags.f_contiguous
+
+
+@pytest.mark.parametrize("rhs", [
+    "1 + {a.cat.codes - a.cat.codes.mean()}",   # the column's mean: not row-wise
+    "1 + center(a.cat.codes)", "1 + scale(c.cat.codes) + b", "1 + {a == 2} + c",
+    "1 + I(a.cat.codes ** 2)",
+])
+def test_column_wide_terms_keep_formulaic_on_all_rows(rhs, monkeypatch):
+    """A term that may use the whole column gets formulaic on the rows, so its
+    value is the rows' (on the combinations, the mean above would differ)."""
+    df = _factors()
+    rows = _rows_seen(monkeypatch)
+    Xy, names = fixed_matrix("y ~ " + rhs, df, df["y"].to_numpy())
+    assert rows == [3000]
+    monkeypatch.undo()
+    X = Xy.toarray() if sp.issparse(Xy) else Xy
+    np.testing.assert_array_equal(X[:, :-1], np.asarray(formulaic.model_matrix(rhs, df), float))
+
+
+@pytest.mark.parametrize("rhs, row_wise", [
+    (" 1 + a*b", True), ("0 + a:b:c", True), ("-1 + b + a:c", True), ("(a + b)**2", True),
+    ("1 + C(a, contr.treatment(base=2))", True), ("C(a, levels=[0, 1])", True),
+    ("1 + {a == 2}", False), ("center(a)", False), ("I(a)", False), ("np.log(a)", False),
+    ("a.cat.codes", False), ("C(center(a))", False), ("1 + a | b", False), ("1 + (a", False),
+])
+def test_row_wise_terms(rhs, row_wise):
+    assert combinations.row_wise_terms(rhs) is row_wise
 
 
 def test_numeric_or_string_variables_keep_formulaic_on_all_rows(monkeypatch):
