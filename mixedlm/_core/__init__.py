@@ -1,7 +1,8 @@
 """Compiled kernels of mixedlm; the facade imports each one by name.
 
 * ``_remat``   - the one pass over the data: cross-product blocks of [Z X y].
-* ``_xcsc``    - the same blocks' [X y] parts when [X y] is held sparse (CSC).
+* ``_xcsc``    - the same blocks' [X y] parts when [X y] is held sparse (CSC),
+  and that CSC for a factors-only fixed part gathered from its level combinations.
 * ``_dense``   - single grouping factor: profiled objective and analytic gradient.
 * ``_merge``   - level pairs of the first factor merged by weight class, the
   input of the blocked solver's scalar fast path.

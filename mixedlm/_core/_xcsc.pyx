@@ -15,6 +15,9 @@ Storage layout
   are summed);
 * ``data`` (nnz,) float64: their values.
 
+``gather_rows_csc`` builds these arrays for a fixed part of factors only,
+from formulaic's X on one row per level combination (``mixedlm._combinations``).
+
 Each kernel checks these arrays before it indexes with them (C loops, once
 per model). The level ``codes`` and rest columns ``cols`` come from the
 package's own grouping, validated there, as for ``_remat``.
