@@ -13,7 +13,9 @@ of memory new to the process, which on this project's virtual machines costs
 up to 2 ms per MB and varies from run to run (the 1M-row design's first
 build took 0.34-1.9 s where later ones took 0.33-0.5 s); the median of the
 later builds (``construct``) is the construction itself, and the growth
-target is read off it. Later builds still fault in the large arrays they
+target is read off it (the first size's first build also carries the
+process's own warm-up, so the first-build growth reads low). Later builds
+still fault in the large arrays they
 allocate (glibc returns them to the kernel when freed), so they move by
 20-50% with the machine's memory state. With every
 size's model built, the evaluations are timed *interleaved* (size 1, size 2,

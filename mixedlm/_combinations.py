@@ -43,30 +43,65 @@ DENSE_CODE_SPACE_PER_ROW = 1
 _ROW_WISE_OPS = {"+", "-", "*", "**", ":", "/", "(", ")", ",", "=", ".", "[", "]"}
 
 
-def row_wise_terms(rhs: str) -> bool:
-    """Whether every term of the fixed part ``rhs`` is built row by row from its
-    variables' levels: names, numbers, strings, the term operators, and calls
-    only of ``C`` and of ``contr.<name>``."""
+def row_wise_terms(rhs: str, variables: list[str]) -> bool:
+    """Whether every term of the fixed part ``rhs`` is built row by row from the
+    levels of ``variables``.
+
+    Accepted: the variables' names, the term operators, and ``C(x, ...)``
+    whose further arguments are codings (``contr.<name>(...)``), keyword
+    arguments and literals (numbers, strings, lists). Anything else may read
+    the whole column or name something that is not a column (formulaic's
+    ``exp``, ``scale``, ...) and is left to formulaic on the rows: braces,
+    other calls, attribute access, indexing, and names that are not one of
+    ``variables``.
+    """
     try:
         tokens = [t for t in tokenize.generate_tokens(io.StringIO(rhs.strip()).readline)
                   if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
     except (tokenize.TokenError, SyntaxError, IndentationError):
         return False
+    names = set(variables)
+    # one entry per open parenthesis: the index of the C() argument it is in
+    # (None for a grouping or coding parenthesis)
+    calls: list[int | None] = []
     for i, tok in enumerate(tokens):
-        nxt = tokens[i + 1].string if i + 1 < len(tokens) else ""
+        text = tok.string
         prev = tokens[i - 1].string if i else ""
-        if tok.type == tokenize.OP:
-            if tok.string not in _ROW_WISE_OPS:
-                return False  # braces, |, @, %, ...
-            if tok.string == "." and not (prev == "contr" and tokens[i + 1].type == tokenize.NAME):
-                return False  # attribute access other than contr.<name>
-        elif tok.type == tokenize.NAME:
-            if nxt == "(" and not (tok.string == "C" or (prev == "." and i >= 2
-                                                         and tokens[i - 2].string == "contr")):
-                return False  # a function of the column: I(), center(), np.log(), ...
-        elif tok.type not in (tokenize.NUMBER, tokenize.STRING):
+        nxt = tokens[i + 1].string if i + 1 < len(tokens) else ""
+        in_option = any(arg is not None and arg > 0 for arg in calls)
+        if tok.type == tokenize.NAME:
+            coding = prev == "." and i >= 2 and tokens[i - 2].string == "contr"
+            if text == "C" and nxt == "(" and not in_option:
+                continue
+            if (text == "contr" and nxt == ".") or coding:
+                if not in_option:
+                    return False  # a coding outside C()'s options
+                continue
+            if in_option and (nxt == "=" or text in ("True", "False", "None")):
+                continue  # a keyword argument's name or a literal
+            if text in names and not in_option and nxt != "(":
+                continue  # a variable, where C() reads it row by row
             return False
-    return True
+        if tok.type in (tokenize.NUMBER, tokenize.STRING):
+            continue
+        if tok.type != tokenize.OP or text not in _ROW_WISE_OPS:
+            return False  # braces, |, @, %, ...
+        if text == "(":
+            calls.append(0 if prev == "C" else None)
+        elif text == ")":
+            if not calls:
+                return False
+            calls.pop()
+        elif text == "," and calls and calls[-1] is not None:
+            calls[-1] += 1
+        elif text == "." and not (prev == "contr" and tokens[i + 1].type == tokenize.NAME
+                                  if i + 1 < len(tokens) else False):
+            return False  # attribute access other than contr.<name>
+        elif text == "[" and not (in_option and prev in ("(", ",", "=", "[")):
+            return False  # indexing; only a list literal among C()'s options
+        elif text == "=" and not in_option:
+            return False
+    return not calls
 
 
 def categorical_variables(variables: list[str] | None, data: pd.DataFrame) -> list[str] | None:
@@ -93,7 +128,8 @@ def level_combinations(data: pd.DataFrame, variables: list[str]
     Returns
     -------
     first : ndarray of shape (m,)
-        The first row of each combination, combinations in code order.
+        A row of each combination (any one: they share X's row), combinations
+        in code order.
     inverse : ndarray of shape (n,)
         Each row's combination, in ``[0, m)``.
 
@@ -126,8 +162,7 @@ def level_combinations(data: pd.DataFrame, variables: list[str]
             return None
         inverse = inverse.astype(np.intp, copy=False)
     first = np.empty(m, dtype=np.intp)
-    # the last write wins: reversed, each combination keeps its first row
-    first[inverse[::-1]] = np.arange(n - 1, -1, -1, dtype=np.intp)
+    first[inverse] = np.arange(n, dtype=np.intp)  # one of each combination's rows
     return first, inverse
 
 

@@ -83,7 +83,9 @@ def fixed_matrix(fixed: str, data: pd.DataFrame, y: NDArray[np.float64]
         check_finite_matrix(Xy[:, :-1], names, "fixed-effects model matrix")
         return Xy, names
     variables = _variables(rhs)
-    factors = categorical_variables(variables, data) if row_wise_terms(rhs) else None
+    factors = categorical_variables(variables, data)
+    if factors is not None and not row_wise_terms(rhs, factors):
+        factors = None
     if factors is not None:
         built = _from_combinations(rhs, data, y, factors)
         if built is not None:

@@ -187,8 +187,11 @@ def optimize_theta(fn: Callable, x0: NDArray[np.float64], lower: NDArray[np.floa
             fn(best, g)
             pg = np.where((best <= lower) & (g > 0), 0.0, g)  # projected on the bounds
             opt.tolerances["projected_gradient"] = float(np.max(np.abs(pg)))
-            opt.converged = bool(np.max(np.abs(pg)) <= gradient_tolerance(
-                min(f for _, f in ev.log)))
+            # the relative part only where no decrease beyond rounding was seen
+            # (a stopped iteration count or line search says nothing of rounding)
+            tol = (gradient_tolerance(min(f for _, f in ev.log)) if message == STALLED
+                   else PROJECTED_GRADIENT_TOL)
+            opt.converged = bool(np.max(np.abs(pg)) <= tol)
     else:
         opt = OptSummary("LN_BOBYQA", x0.copy(), lower.copy(), reml=reml,
                          tolerances=dict(BOBYQA_TOLERANCES))

@@ -117,6 +117,17 @@ def test_gradient_tolerance_grows_with_the_objective():
     assert _optimize.gradient_tolerance(-2.9e6) == pytest.approx(2.9e-2)
 
 
+def test_iteration_limit_is_not_converged_whatever_the_objective(monkeypatch):
+    """Stopped by the iteration limit away from the minimum: not converged, also
+    when |f| is large (the relative tolerance is for a stalled search only)."""
+    monkeypatch.setitem(_optimize.LBFGSB_OPTIONS, "maxiter", 2)
+    for offset in (0.0, 1e10):  # 1e-8 |f| = 100 would exceed its gradient (about 50)
+        fn = Counted(lambda th, o=offset: float(o + np.sum((th - [0.6, 0.4]) ** 2) * 1e3),
+                     lambda th: 2e3 * (th - [0.6, 0.4]))
+        opt = optimize_theta(fn, np.ones(2), np.zeros(2), use_gradient=True, reml=False)
+        assert not opt.converged and opt.tolerances["projected_gradient"] > 1e-1
+
+
 def test_large_objective_stops_at_its_rounding_level(monkeypatch):
     """The line search cannot see a decrease past the objective's rounding;
     the run stops there, converged, in fewer evaluations than with an absolute
