@@ -48,11 +48,12 @@ def row_wise_terms(rhs: str, variables: list[str]) -> bool:
     levels of ``variables``.
 
     Accepted: the variables' names, the term operators, and ``C(x, ...)``
-    whose further arguments are codings (``contr.<name>(...)``), keyword
-    arguments and literals (numbers, strings, lists). Anything else may read
-    the whole column or name something that is not a column (formulaic's
-    ``exp``, ``scale``, ...) and is left to formulaic on the rows: braces,
-    other calls, attribute access, indexing, and names that are not one of
+    whose first argument is one variable and whose further arguments are
+    codings (``contr.<name>(...)``), keyword arguments and literals (numbers,
+    plain strings, lists). Anything else may read the whole column or name
+    something that is not a column (formulaic's ``exp``, ``scale``, ...) and
+    is left to formulaic on the rows: braces, f-strings, other calls,
+    attribute access, indexing, unpacking, and names that are not one of
     ``variables``.
     """
     try:
@@ -61,14 +62,20 @@ def row_wise_terms(rhs: str, variables: list[str]) -> bool:
     except (tokenize.TokenError, SyntaxError, IndentationError):
         return False
     names = set(variables)
-    # one entry per open parenthesis: the index of the C() argument it is in
-    # (None for a grouping or coding parenthesis)
-    calls: list[int | None] = []
+    # one entry per open parenthesis: [argument index, tokens seen in the first
+    # argument] for a C() call, None for a grouping or coding parenthesis
+    calls: list[list[int] | None] = []
     for i, tok in enumerate(tokens):
         text = tok.string
         prev = tokens[i - 1].string if i else ""
         nxt = tokens[i + 1].string if i + 1 < len(tokens) else ""
-        in_option = any(arg is not None and arg > 0 for arg in calls)
+        in_option = any(c is not None and c[0] > 0 for c in calls)
+        if calls and calls[-1] is not None and calls[-1][0] == 0 and text not in (",", ")"):
+            # C()'s first argument: exactly one of the variables
+            calls[-1][1] += 1
+            if calls[-1][1] > 1 or tok.type != tokenize.NAME or text not in names:
+                return False
+            continue
         if tok.type == tokenize.NAME:
             coding = prev == "." and i >= 2 and tokens[i - 2].string == "contr"
             if text == "C" and nxt == "(" and not in_option:
@@ -80,20 +87,27 @@ def row_wise_terms(rhs: str, variables: list[str]) -> bool:
             if in_option and (nxt == "=" or text in ("True", "False", "None")):
                 continue  # a keyword argument's name or a literal
             if text in names and not in_option and nxt != "(":
-                continue  # a variable, where C() reads it row by row
+                continue  # a variable, as a term
             return False
-        if tok.type in (tokenize.NUMBER, tokenize.STRING):
+        if tok.type == tokenize.NUMBER:
+            continue
+        if tok.type == tokenize.STRING:
+            prefix = text[:len(text) - len(text.lstrip("rRbBuUfF"))]
+            if "f" in prefix.lower():
+                return False  # an f-string runs code on the frame
             continue
         if tok.type != tokenize.OP or text not in _ROW_WISE_OPS:
             return False  # braces, |, @, %, ...
+        if text in ("*", "**") and calls:
+            return False  # unpacking (or arithmetic) inside a call
         if text == "(":
-            calls.append(0 if prev == "C" else None)
+            calls.append([0, 0] if prev == "C" else None)
         elif text == ")":
-            if not calls:
-                return False
+            if not calls or (calls[-1] is not None and calls[-1][1] == 0):
+                return False  # unbalanced, or C() without its variable
             calls.pop()
         elif text == "," and calls and calls[-1] is not None:
-            calls[-1] += 1
+            calls[-1][0] += 1
         elif text == "." and not (prev == "contr" and tokens[i + 1].type == tokenize.NAME
                                   if i + 1 < len(tokens) else False):
             return False  # attribute access other than contr.<name>
@@ -104,10 +118,28 @@ def row_wise_terms(rhs: str, variables: list[str]) -> bool:
     return not calls
 
 
+#: formulaic's own names that a fixed part on this route may use; a data column
+#: of the same name takes their place on the rows, but not in the small frame.
+RESERVED_NAMES = ("C", "contr")
+
+
+def combination_factors(rhs: str, variables: list[str] | None, data: pd.DataFrame
+                        ) -> list[str] | None:
+    """The factors to take the combinations route with, or None: every variable
+    categorical (:func:`categorical_variables`), the terms row-wise
+    (:func:`row_wise_terms`), and no data column named like formulaic's
+    ``C`` or ``contr``."""
+    factors = categorical_variables(variables, data)
+    if (factors is None or any(name in data.columns for name in RESERVED_NAMES)
+            or not row_wise_terms(rhs, factors)):
+        return None
+    return factors
+
+
 def categorical_variables(variables: list[str] | None, data: pd.DataFrame) -> list[str] | None:
     """``variables`` when there is at least one and every one is a categorical
     column of ``data``; None otherwise."""
-    if not variables or any(v not in data.columns
+    if not variables or any(v not in data.columns or not isinstance(data[v], pd.Series)
                             or not isinstance(data[v].dtype, pd.CategoricalDtype)
                             for v in variables):
         return None

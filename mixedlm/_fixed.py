@@ -32,12 +32,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from ._core._remat import level_cross_dense, rest_cross_dense
-from ._combinations import (
-    categorical_variables,
-    combination_frame,
-    level_combinations,
-    row_wise_terms,
-)
+from ._combinations import combination_factors, combination_frame, level_combinations
 from ._core._xcsc import csc_gram, gather_rows_csc, level_cross_csc, rest_cross_csc
 from ._terms import simple_columns
 from ._validation import check_finite_matrix, check_response
@@ -83,9 +78,7 @@ def fixed_matrix(fixed: str, data: pd.DataFrame, y: NDArray[np.float64]
         check_finite_matrix(Xy[:, :-1], names, "fixed-effects model matrix")
         return Xy, names
     variables = _variables(rhs)
-    factors = categorical_variables(variables, data)
-    if factors is not None and not row_wise_terms(rhs, factors):
-        factors = None
+    factors = combination_factors(rhs, variables, data)
     if factors is not None:
         built = _from_combinations(rhs, data, y, factors)
         if built is not None:

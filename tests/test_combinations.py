@@ -93,6 +93,10 @@ def test_column_wide_terms_keep_formulaic_on_all_rows(rhs, monkeypatch):
     ("a)", False), ("a[::-1]", False), ("0 + a[0]", False), ("C(a)[0]", False),
     ("C(a[::-1])", False), ("C(a, levels=a)", False), ("a + exp", False),
     ("contr.sum", False), ("C(a, contr.sum(C(b)))", False), ("a = b", False),
+    ("C(a, contr.treatment(base=f'{a.mode()[0]}'))", False), ("C(a, levels=[*'pq'])", False),
+    ("C(*a)", False), ("b + C(*b)", False), ("C()", False), ("C((a))", False),
+    ("C(a, b)", False), ("C(a, F'x')", False), ("C(a, contr.treatment(base=-1))", True),
+    ("C(a, levels=['p', 'q'])", True), ("C(a) + b:C(c, contr.sum)", True),
 ])
 def test_row_wise_terms(rhs, row_wise):
     """Only names of the factors, term operators and C() with codings and literal
@@ -116,6 +120,21 @@ def test_columns_named_like_formulaic_functions(name, monkeypatch):
         X = Xy.toarray() if sp.issparse(Xy) else Xy
         assert names == [str(c) for c in want.columns]
         np.testing.assert_array_equal(X[:, :-1], np.asarray(want, dtype=float))
+
+
+@pytest.mark.parametrize("column", ["C", "contr"])
+def test_data_column_named_like_formulaic_codings_keeps_the_rows(column, monkeypatch):
+    """A data column C or contr shadows formulaic's own on the rows (where C(a)
+    then fails); the small frame would not carry it, so the route is not taken."""
+    df = _factors(n=300).assign(**{column: np.arange(300.0)})
+    rows = _rows_seen(monkeypatch)
+    with pytest.raises(Exception):  # noqa: B017 - whatever formulaic raises on the rows
+        fixed_matrix("y ~ 1 + C(a, contr.sum) + b", df, df["y"].to_numpy())
+    assert rows == [300]
+    monkeypatch.undo()
+    with pytest.raises(Exception):  # noqa: B017
+        formulaic.model_matrix("1 + C(a, contr.sum) + b", df)
+    assert combinations.combination_factors("1 + C(a, contr.sum) + b", ["a", "b"], df) is None
 
 
 def test_indexing_keeps_formulaic_on_all_rows():
