@@ -84,8 +84,14 @@ def fixed_matrix(fixed: str, data: pd.DataFrame, y: NDArray[np.float64]
         if built is not None:
             return built
     if _has_factor(rhs, data, variables):
-        return _from_sparse(rhs, data, y)
-    mm = formulaic.model_matrix(rhs, data, na_action="ignore")
+        built = _from_sparse(rhs, data, y)
+        if built is not None:
+            return built
+    try:
+        mm = formulaic.model_matrix(rhs, data, na_action="ignore")
+    except Exception as exc:  # formulaic raises many types; name the part and keep its word
+        raise ValueError(f"formulaic cannot build the fixed-effects part '{rhs.strip()}': "
+                         f"{type(exc).__name__}: {exc}") from exc
     names = [str(c) for c in mm.columns]
     _check_rows(mm.shape[0], len(data), rhs)
     Xy = np.empty((len(data), len(names) + 1), order="F")
@@ -158,9 +164,15 @@ def _from_combinations(rhs: str, data: pd.DataFrame, y: NDArray[np.float64],
 
 
 def _from_sparse(rhs: str, data: pd.DataFrame, y: NDArray[np.float64]
-                 ) -> tuple[XyMatrix, list[str]]:
-    """[X y] from formulaic's sparse output: CSC when X is mostly zeros, else dense."""
-    mm = formulaic.model_matrix(rhs, data, na_action="ignore", output="sparse")
+                 ) -> tuple[XyMatrix, list[str]] | None:
+    """[X y] from formulaic's sparse output: CSC when X is mostly zeros, else dense;
+    None when formulaic's sparse output cannot build the part (it lacks some
+    terms its dense output has, such as a scalar ``{a.cat.codes.mean()}``:
+    the dense route then builds it, or reports the error)."""
+    try:
+        mm = formulaic.model_matrix(rhs, data, na_action="ignore", output="sparse")
+    except Exception:  # noqa: BLE001 - the dense route reports what formulaic says
+        return None
     names = [str(c) for c in mm.model_spec.column_names]
     n, p = len(data), len(names)
     _check_rows(mm.shape[0], n, rhs)

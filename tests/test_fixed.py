@@ -182,3 +182,22 @@ def test_intercept_only_fixed_part_on_the_sparse_route():
     assert m.p == 0 and m.X.shape == (600, 0)
     r = m.fit()
     assert np.isfinite(r.objective) and r.fitted.shape == (600,)
+
+
+@pytest.mark.parametrize("rhs", ["a + {a.cat.codes.mean()}", "0 + a[0] + x"])
+def test_terms_formulaic_sparse_output_lacks_take_its_dense_output(rhs):
+    """formulaic's sparse output raises on a scalar term that its dense output
+    builds: the fixed part then comes from the dense output (same values)."""
+    df = _crossed()
+    Xy, names = fixed_matrix("y ~ " + rhs, df, df["y"].to_numpy())
+    want = formulaic.model_matrix(rhs, df, na_action="ignore")
+    assert isinstance(Xy, np.ndarray) and names == [str(c) for c in want.columns]
+    np.testing.assert_array_equal(Xy[:, :-1], np.asarray(want, dtype=float))
+
+
+def test_formulaic_failure_names_the_fixed_part():
+    df = _crossed()
+    with pytest.raises(ValueError, match=r"formulaic cannot build the fixed-effects part "
+                                         r"'1 \+ \{x.nosuchattr\}': FactorEvaluationError.*"
+                                         r"nosuchattr"):
+        mixedlm.lmm("y ~ 1 + {x.nosuchattr} + (1|s)", df)
