@@ -69,6 +69,7 @@ def row_wise_terms(rhs: str, variables: list[str]) -> bool:
         text = tok.string
         prev = tokens[i - 1].string if i else ""
         nxt = tokens[i + 1].string if i + 1 < len(tokens) else ""
+        nxt_is_name = i + 1 < len(tokens) and tokens[i + 1].type == tokenize.NAME
         in_option = any(c is not None and c[0] > 0 for c in calls)
         if calls and calls[-1] is not None and calls[-1][0] == 0 and text not in (",", ")"):
             # C()'s first argument: exactly one of the variables
@@ -108,8 +109,7 @@ def row_wise_terms(rhs: str, variables: list[str]) -> bool:
             calls.pop()
         elif text == "," and calls and calls[-1] is not None:
             calls[-1][0] += 1
-        elif text == "." and not (prev == "contr" and tokens[i + 1].type == tokenize.NAME
-                                  if i + 1 < len(tokens) else False):
+        elif text == "." and not (prev == "contr" and nxt_is_name):
             return False  # attribute access other than contr.<name>
         elif text == "[" and not (in_option and prev in ("(", ",", "=", "[")):
             return False  # indexing; only a list literal among C()'s options

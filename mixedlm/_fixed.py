@@ -157,10 +157,10 @@ def _from_combinations(rhs: str, data: pd.DataFrame, y: NDArray[np.float64],
         return Xy, names
     if n + nnz >= np.iinfo(np.int32).max:
         return None  # the kernel writes int32 rows
-    indptr, indices, data = gather_rows_csc(np.ascontiguousarray(Xc),
-                                            inverse.astype(np.int64, copy=False),
-                                            np.ascontiguousarray(y, dtype=np.float64))
-    return sp.csc_array((data, indices, indptr.astype(np.int32)), shape=(n, p + 1)), names
+    indptr, rows, values = gather_rows_csc(np.ascontiguousarray(Xc),
+                                           inverse.astype(np.int64, copy=False),
+                                           np.ascontiguousarray(y, dtype=np.float64))
+    return sp.csc_array((values, rows, indptr.astype(np.int32)), shape=(n, p + 1)), names
 
 
 def _from_sparse(rhs: str, data: pd.DataFrame, y: NDArray[np.float64]
@@ -192,18 +192,12 @@ def _from_sparse(rhs: str, data: pd.DataFrame, y: NDArray[np.float64]
             Xy[X.indices[s], j] = X.data[s]
         Xy[:, -1] = y
         return Xy, names
-    return _csc_with_response(X, y), names
-
-
-def _csc_with_response(X: sp.csc_array, y: NDArray[np.float64]) -> sp.csc_array:
-    """[X y] as one CSC array (canonical ``X``; y stored densely as the last
-    column), with int32 indices when they fit."""
-    n, p = X.shape
     total = int(X.nnz) + n
     itype = np.int32 if total < np.iinfo(np.int32).max else np.int64
     indptr = np.append(X.indptr.astype(itype), itype(total))
     indices = np.concatenate([X.indices.astype(itype), np.arange(n, dtype=itype)])
-    return sp.csc_array((np.concatenate([X.data, y]), indices, indptr), shape=(n, p + 1))
+    return sp.csc_array((np.concatenate([X.data, y]), indices, indptr),
+                        shape=(n, p + 1)), names
 
 
 def _csc_parts(Xy: sp.csc_array) -> tuple[NDArray[np.int64], NDArray[np.int32],
