@@ -170,10 +170,11 @@ def test_objective_rejects_inconsistent_basis_input(sim_df, monkeypatch):
     assert s.objective(th, False) == want
 
 
+@pytest.mark.parametrize("kind", ["uint8", "float32"])
 @pytest.mark.parametrize("seed", range(6))
-def test_narrowed_entries_give_the_same_basis_to_the_bit(seed, monkeypatch):
-    """Counts (and other float32 numbers) are walked as uint16 rows and float32
-    values; P and X are those of the float64 walk exactly."""
+def test_narrowed_entries_give_the_same_basis_to_the_bit(seed, kind, monkeypatch):
+    """Counts are walked as uint16 rows and uint8 values, other float32 numbers
+    as float32 values; P and X are those of the float64 walk exactly."""
     import mixedlm._core._basis as kb
 
     rng = np.random.default_rng(100 + seed)
@@ -183,17 +184,22 @@ def test_narrowed_entries_give_the_same_basis_to_the_bit(seed, monkeypatch):
                                replace=False)) for _ in range(nl)]
     ptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
     idx = np.concatenate(rows + [np.empty(0, int)]).astype(np.int32)
-    val = (rng.integers(1, 9, size=(len(idx), 1)) * 0.5).astype(np.float64)
+    if kind == "uint8":  # counts up to the type's end
+        val = rng.integers(0, 256, size=(len(idx), 1)).astype(np.float64)
+        val[:2] = 255.0
+    else:
+        val = (rng.integers(1, 9, size=(len(idx), 1)) * 0.5).astype(np.float64)
     cls = rng.integers(0, K, nl).astype(np.int32)
     U = rng.normal(size=(K, 3))
     AZX = rng.normal(size=(2, nl, 1))
-    i16, v32 = kb._narrow_entries(idx, val, q)
-    assert i16.dtype == np.uint16 and v32.dtype == np.float32
-    narrowed = basis_level_pairs(ptr, idx, val, cls, U, AZX, q)
+    i16, narrowed = kb._narrow_entries(idx, val, q)
+    assert i16.dtype == np.uint16 and narrowed.dtype == np.dtype(kind)
+    np.testing.assert_array_equal(narrowed.astype(np.float64), val)
+    got = basis_level_pairs(ptr, idx, val, cls, U, AZX, q)
     monkeypatch.setattr(kb, "_narrow_entries", lambda *a: (None, None))
     stored = basis_level_pairs(ptr, idx, val, cls, U, AZX, q)
-    np.testing.assert_array_equal(narrowed[0], stored[0])
-    np.testing.assert_array_equal(narrowed[1], stored[1])
+    np.testing.assert_array_equal(got[0], stored[0])
+    np.testing.assert_array_equal(got[1], stored[1])
 
 
 def test_entries_are_narrowed_only_when_exact():
@@ -207,3 +213,9 @@ def test_entries_are_narrowed_only_when_exact():
     assert _narrow_entries(idx, counts + 0.1, 4) == (None, None)  # 0.1 is not a float32
     assert _narrow_entries(idx, np.array([[1.0], [np.nan], [2.0]]), 4) == (None, None)
     assert _narrow_entries(idx, np.array([[1.0], [2.0 ** 30 + 1], [2.0]]), 4) == (None, None)
+    # values: uint8 for integers in [0, 255], float32 for other float32 numbers
+    assert _narrow_entries(idx, counts, 4)[1].dtype == np.uint8
+    for float32_only in ([[0.0], [256.0], [2.0]], [[-1.0], [1.0], [2.0]], [[2.5], [1.0], [3.0]]):
+        narrowed = _narrow_entries(idx, np.array(float32_only), 4)[1]
+        assert narrowed.dtype == np.float32
+        assert narrowed[:, 0].tolist() == [v[0] for v in float32_only]

@@ -239,6 +239,11 @@ def test_merge_and_objective_reject_inconsistent_input(sim_df):
     with pytest.raises(ValueError, match="rest columns"):
         merge_level_pairs(s.ptr, s.idx, s.val, np.zeros(nl, dtype=np.int32), 1, s.AZX,
                           s.q_rest - 1, *s._gram)
+    zeros = np.zeros(nl, dtype=np.int32)
+    for AZX in (s.AZX[:, :-1], np.zeros(s.AZX.shape[:2] + (0,)), np.zeros(s.AZX.shape[:2] + (2,))):
+        with pytest.raises(ValueError, match="sizes"):  # AZX must be (P, nl, 1)
+            merge_level_pairs(s.ptr, s.idx, s.val, zeros, 1, np.ascontiguousarray(AZX),
+                              s.q_rest, *s._gram)
     merged = s._merged
     s._merged = (*merged[:8], merged[8][:-1], merged[9])  # AXr one row short
     try:

@@ -30,11 +30,11 @@ Inputs are those of ``_merge.merge_level_pairs`` plus U (K, r), C order.
 """
 import numpy as np
 cimport numpy as cnp
-from libc.stdint cimport int32_t, int64_t, uint16_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm
 
-from ._merge cimport accumulate_class_run, run_pair_count
+from ._merge cimport accumulate_class_run, entry_row, entry_value, run_pair_count
 from ._remat import column_class_entries
 
 cnp.import_array()
@@ -56,14 +56,13 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     scratch, and one ``dgemm`` folds them into the r basis columns:
     P_j[c:, c] += sum over those classes of U[k, j] acc_k[c:].
 
-    The walk reads each level pair's two entries, so it reads the entries
-    narrowed when that loses nothing: rows as uint16 when q <= 65536, values
-    as float32 when every one is exactly a float32 (counts, for intercept
-    terms); the products are still formed and summed in float64, so P is
-    the same to the bit. Measured on the 20,000 x 2,000 design at 4M rows
-    (366M level pairs), this function, best of 7 after 2 warm-ups, two
-    alternated builds each: 1.13-1.43 s reading the stored entries, 0.79-0.97 s
-    narrowed (medians 1.35-2.12 s and 0.83-1.01 s).
+    The walk is bound by reading the level entries (each column reads its
+    levels' tails from all over them), so it reads them narrowed when that
+    loses nothing (``_narrow_entries``): rows as uint16 when q <= 65536,
+    values as uint8 when every one is an integer in [0, 255] (counts, for
+    intercept terms), else as float32 when every one is exactly a float32;
+    the products are still formed and summed in float64, so P is the same to
+    the bit.
 
     Returns
     -------
@@ -72,24 +71,50 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     """
     cdef Py_ssize_t nl = ptr.shape[0] - 1, nnz = idx.shape[0], nclass = U.shape[0]
     cdef Py_ssize_t r = U.shape[1], Pxy = AZX.shape[0], q = q_rest
-    cdef Py_ssize_t c, t, t0, t1, a, b, l, j, k, row, g, m, nk, kk, ntouch, jj
-    cdef double vb, s
-    cdef int fm, fr, fk, ldq
-    cdef double one = 1.0
-    cdef char tn = b'N', tt = b'T'
     if val.shape[0] != nnz or val.shape[1] != 1 or AZX.shape[1] != nl or AZX.shape[2] != 1:
         raise ValueError("basis_level_pairs: inconsistent sizes (scalar first factor)")
     if cls.shape[0] != nl or r < 1:
         raise ValueError("basis_level_pairs: one class per level and a basis of rank >= 1")
     cptr_arr, cent_arr, clev_arr = column_class_entries(ptr, idx, cls, nclass, q)
-    cdef const int64_t[::1] cptr = cptr_arr, cent = cent_arr
-    cdef const int32_t[::1] clev = clev_arr
     P_arr = np.zeros(r * q * (q + 1) // 2, dtype=np.float64)
     X_arr = np.zeros((q, r, Pxy), dtype=np.float64)
     if q == 0:
         return P_arr, X_arr
+    cdef const int64_t[::1] cptr = cptr_arr, cent = cent_arr
+    cdef const int32_t[::1] clev = clev_arr
     cdef double[::1] Pv = P_arr
     cdef double[:, :, ::1] X = X_arr
+    # AZX by level: the walk reads one level's Pxy values together
+    cdef const double[:, ::1] AZXt = np.ascontiguousarray(np.asarray(AZX)[:, :, 0].T)
+    idx16, narrowed = _narrow_entries(idx, val, q)
+    cdef const uint16_t[::1] i16
+    cdef const uint8_t[:, ::1] v8
+    cdef const float[:, ::1] v32
+    if idx16 is None:
+        _fold_columns(ptr, idx, val, cls, U, AZXt, cptr, cent, clev, Pv, X)
+    elif narrowed.dtype == np.uint8:
+        i16, v8 = idx16, narrowed
+        _fold_columns(ptr, i16, v8, cls, U, AZXt, cptr, cent, clev, Pv, X)
+    else:
+        i16, v32 = idx16, narrowed
+        _fold_columns(ptr, i16, v32, cls, U, AZXt, cptr, cent, clev, Pv, X)
+    return P_arr, X_arr
+
+
+cdef int _fold_columns(const int64_t[::1] ptr, const entry_row[::1] idx,
+                        const entry_value[:, ::1] val, const int32_t[::1] cls,
+                        const double[:, ::1] U, const double[:, ::1] AZXt,
+                        const int64_t[::1] cptr, const int64_t[::1] cent,
+                        const int32_t[::1] clev, double[::1] Pv,
+                        double[:, :, ::1] X) except -1:
+    """The column loop of ``basis_level_pairs`` on entries of one storage type;
+    the caller has checked the sizes. Allocates its scratch, then runs nogil."""
+    cdef Py_ssize_t q = cptr.shape[0] - 1, nclass = U.shape[0], r = U.shape[1]
+    cdef Py_ssize_t Pxy = AZXt.shape[1], c, t, t0, t1, j, k, g, m, nk, kk, ntouch, jj
+    cdef double s
+    cdef int fm, fr = <int>r, fk, ldq = <int>q
+    cdef double one = 1.0
+    cdef char tn = b'N', tt = b'T'
     cdef double* pc
     cdef double* acc
     cdef const double* uk
@@ -101,14 +126,6 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     # append writes before it knows the row is new) and their number
     cdef int32_t[:, ::1] touched = np.empty((nclass, q + 1), dtype=np.int32)
     cdef int64_t[::1] ntouched = np.empty(nclass, dtype=np.int64)
-    # the narrowed entries (see above), or empty stand-ins when not exact
-    idx16_arr, val32_arr = _narrow_entries(idx, val, q)
-    cdef bint narrow = idx16_arr is not None
-    cdef const uint16_t[::1] idx16 = idx16_arr if narrow else np.empty(0, dtype=np.uint16)
-    cdef const float[:, ::1] val32 = (val32_arr if narrow
-                                      else np.empty((0, 1), dtype=np.float32))
-    ldq = <int>q
-    fr = <int>r
     with nogil:
         for c in range(q):
             pc = &Pv[basis_offset(c, q, r)]
@@ -121,25 +138,15 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                 acc = &Acc[nk, 0]
                 if run_pair_count(t0, cptr[c + 1], cls, cent, clev, ptr) >= m:
                     # a dense run: skip the touched-row bookkeeping, clear it whole
-                    if narrow:
-                        t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr,
-                                                  idx16, val32, AZX, g, NULL, acc, &accx[0],
-                                                  NULL, NULL, False)
-                    else:
-                        t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr,
-                                                  idx, val, AZX, g, NULL, acc, &accx[0],
-                                                  NULL, NULL, False)
+                    t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr, idx,
+                                              val, AZXt, g, NULL, acc, &accx[0], NULL,
+                                              NULL, False)
                     ntouch = m
                 else:
                     ntouch = 0
-                    if narrow:
-                        t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr,
-                                                  idx16, val32, AZX, g, &mark[0], acc,
-                                                  &accx[0], &touched[nk, 0], &ntouch)
-                    else:
-                        t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr,
-                                                  idx, val, AZX, g, &mark[0], acc,
-                                                  &accx[0], &touched[nk, 0], &ntouch)
+                    t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr, idx,
+                                              val, AZXt, g, &mark[0], acc, &accx[0],
+                                              &touched[nk, 0], &ntouch)
                 ntouched[nk] = ntouch
                 uk = &U[k, 0]
                 for j in range(r):
@@ -166,15 +173,21 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                 else:
                     for t in range(ntouched[kk]):
                         acc[touched[kk, t]] = 0.0
-    return P_arr, X_arr
+    return 0
 
 
 def _narrow_entries(const int32_t[::1] idx, const double[:, ::1] val, Py_ssize_t q):
-    """uint16 rows and float32 values of the entries when both hold them exactly
-    (rows below 65536; values that are float32 numbers), else (None, None)."""
+    """The entries as the narrowest types that hold them exactly, or (None, None).
+
+    Rows as uint16 (q <= 65536); values as uint8 when every one is an integer
+    in [0, 255], else as float32 when every one is a float32 number. Returns
+    (None, None) when the rows or the values need their stored types.
+    """
     if q > 65536:
         return None, None
     values = np.asarray(val)
+    if np.all((values >= 0) & (values <= 255) & (values == np.floor(values))):  # NaN: no
+        return np.asarray(idx).astype(np.uint16), values.astype(np.uint8)
     val32 = values.astype(np.float32)
     if not np.array_equal(val32, values):  # a value float32 would round (or NaN)
         return None, None

@@ -76,12 +76,14 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     # validates cls, idx and ptr (the kernel indexes with them unchecked)
     cptr_arr, cent_arr, clev_arr = column_class_entries(ptr, idx, cls, nclass, q_rest)
     if (gptr.shape[0] != q_rest + 1 or grow.shape[0] != gval.shape[0]
-            or gptr[q_rest] != grow.shape[0] or AZX.shape[1] != nl
+            or gptr[q_rest] != grow.shape[0] or AZX.shape[1] != nl or AZX.shape[2] != 1
             or val.shape[0] != nnz or (grow.shape[0] and (np.min(grow) < 0
                                                           or np.max(grow) >= q_rest))):
         raise ValueError("merge_level_pairs: inconsistent sizes")
     cdef const int64_t[::1] cptr = cptr_arr, cent = cent_arr
     cdef const int32_t[::1] clev = clev_arr
+    # AZX by level: the walk reads one level's P values together
+    cdef const double[:, ::1] AZXt = np.ascontiguousarray(np.asarray(AZX)[:, :, 0].T)
     # upper bounds, so one pass fills the output: a (column, class) group adds at
     # most one entry per level product, and has at least one level entry. The
     # tails past the bounds' use are never written, so never touched (RSS).
@@ -113,7 +115,7 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
                 g = c * (nclass + 1) + k
                 ntouch = 0
                 t1 = accumulate_class_run(t0, cptr[c + 1], cls, cent, clev, ptr, idx, val,
-                                          AZX, g, &mark[0], &acc[0], &accx[0],
+                                          AZXt, g, &mark[0], &acc[0], &accx[0],
                                           &touched[0], &ntouch)
                 for t in range(ntouch):
                     r = touched[t]
