@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 4_000_000])
     parser.add_argument("--nlev", type=int, nargs=2, default=[20_000, 2_000])
-    parser.add_argument("--build-reps", type=int, default=4)
-    parser.add_argument("--eval-reps", type=int, default=10)
+    parser.add_argument("--build-reps", type=int, default=6)
+    parser.add_argument("--eval-reps", type=int, default=20)
     args = parser.parse_args(argv)
 
     out: dict[str, Any] = {"formula": _synth.FORMULA, "nlev": args.nlev, "sizes": []}

@@ -51,7 +51,9 @@ BASIS_MAX_BYTES = 1 << 30
 #: Costs in units of one in-order basis multiply-add of an evaluation (about
 #: 1 ns), measured on the 20,000 x 2,000 design: a scattered level-pair update
 #: of the per-level path costs about 4 (the build's pass over the pairs, the
-#: same), a multiply-add of the build's dgemm fold about 0.1.
+#: same, and about 2 since it reads narrowed entries with every line prefetched;
+#: counted as 4, which errs towards the per-level path), a multiply-add of the
+#: build's dgemm fold about 0.1.
 BASIS_PAIR_COST = 4.0
 BASIS_FOLD_COST = 0.1
 #: The build must pay for itself within this many evaluations (a fit with the

@@ -62,7 +62,11 @@ def basis_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     values as uint8 when every one is an integer in [0, 255] (counts, for
     intercept terms), else as float32 when every one is exactly a float32;
     the products are still formed and summed in float64, so P is the same to
-    the bit.
+    the bit. Measured on the 20,000 x 2,000 design at 4M rows (366M level
+    pairs; medians of 10, alternated in one process): 1.43 s with uint16 rows,
+    float32 values and the first line of each level prefetched; 0.75 s with
+    uint8 values, every line prefetched and AZX read by level (1M rows:
+    0.37 and 0.29 s, where faulting in the 240 MB of P is most of it).
 
     Returns
     -------
