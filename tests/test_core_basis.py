@@ -219,3 +219,25 @@ def test_entries_are_narrowed_only_when_exact():
         narrowed = _narrow_entries(idx, np.array(float32_only), 4)[1]
         assert narrowed.dtype == np.float32
         assert narrowed[:, 0].tolist() == [v[0] for v in float32_only]
+    # inf is a float32 number; 1e39 overflows float32 (no warning: rejected)
+    assert _narrow_entries(idx, np.array([[1.0], [np.inf], [2.0]]), 4)[1].dtype == np.float32
+    assert _narrow_entries(idx, np.array([[1.0], [1e39], [2.0]]), 4) == (None, None)
+
+
+def test_basis_level_pairs_rejects_inconsistent_entries():
+    """val must be (nnz, 1) and AZX (P, nl, 1): the walk indexes them unchecked."""
+    ptr = np.array([0, 2, 3], dtype=np.int64)
+    idx = np.array([0, 1, 1], dtype=np.int32)
+    val = np.ones((3, 1))
+    cls = np.zeros(2, dtype=np.int32)
+    U = np.ones((1, 1))
+    AZX = np.ones((2, 2, 1))
+    P, X = basis_level_pairs(ptr, idx, val, cls, U, AZX, 2)
+    # P_0 = v_0 v_0' + v_1 v_1' (lower, by column): [[1, 1], [1, 2]]
+    np.testing.assert_array_equal(P, [1.0, 1.0, 2.0])
+    for bad_val, bad_azx in ((np.ones((3, 0)), AZX), (np.ones((3, 2)), AZX),
+                             (val, np.ones((2, 2, 0))), (val, np.ones((2, 2, 2))),
+                             (val, np.ones((2, 3, 1)))):
+        with pytest.raises(ValueError, match="inconsistent sizes"):
+            basis_level_pairs(ptr, idx, np.ascontiguousarray(bad_val), cls, U,
+                              np.ascontiguousarray(bad_azx), 2)

@@ -244,6 +244,9 @@ def test_merge_and_objective_reject_inconsistent_input(sim_df):
         with pytest.raises(ValueError, match="sizes"):  # AZX must be (P, nl, 1)
             merge_level_pairs(s.ptr, s.idx, s.val, zeros, 1, np.ascontiguousarray(AZX),
                               s.q_rest, *s._gram)
+    with pytest.raises(ValueError, match="sizes"):  # val must be (nnz, 1)
+        merge_level_pairs(s.ptr, s.idx, np.zeros((len(s.idx), 0)), zeros, 1, s.AZX,
+                          s.q_rest, *s._gram)
     merged = s._merged
     s._merged = (*merged[:8], merged[8][:-1], merged[9])  # AXr one row short
     try:

@@ -192,7 +192,8 @@ def _narrow_entries(const int32_t[::1] idx, const double[:, ::1] val, Py_ssize_t
     values = np.asarray(val)
     if np.all((values >= 0) & (values <= 255) & (values == np.floor(values))):  # NaN: no
         return np.asarray(idx).astype(np.uint16), values.astype(np.uint8)
-    val32 = values.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, caught next
+        val32 = values.astype(np.float32)
     if not np.array_equal(val32, values):  # a value float32 would round (or NaN)
         return None, None
     return np.asarray(idx).astype(np.uint16), val32

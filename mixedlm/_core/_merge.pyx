@@ -77,8 +77,8 @@ def merge_level_pairs(const int64_t[::1] ptr, const int32_t[::1] idx,
     cptr_arr, cent_arr, clev_arr = column_class_entries(ptr, idx, cls, nclass, q_rest)
     if (gptr.shape[0] != q_rest + 1 or grow.shape[0] != gval.shape[0]
             or gptr[q_rest] != grow.shape[0] or AZX.shape[1] != nl or AZX.shape[2] != 1
-            or val.shape[0] != nnz or (grow.shape[0] and (np.min(grow) < 0
-                                                          or np.max(grow) >= q_rest))):
+            or val.shape[0] != nnz or val.shape[1] != 1
+            or (grow.shape[0] and (np.min(grow) < 0 or np.max(grow) >= q_rest))):
         raise ValueError("merge_level_pairs: inconsistent sizes")
     cdef const int64_t[::1] cptr = cptr_arr, cent = cent_arr
     cdef const int32_t[::1] clev = clev_arr
