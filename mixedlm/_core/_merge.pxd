@@ -71,9 +71,10 @@ cdef inline Py_ssize_t accumulate_class_run(
                 MIXEDLM_PREFETCH(&idx[bn])
                 MIXEDLM_PREFETCH(&val[bn, 0])
                 bn += step
-            if be > cent[t1 + 2]:  # the last line, which the stride can step over
-                MIXEDLM_PREFETCH(&idx[be - 1])
-                MIXEDLM_PREFETCH(&val[be - 1, 0])
+            # the last line, which the stride can step over (be > cent[t1 + 2]:
+            # the entry is one of its level's)
+            MIXEDLM_PREFETCH(&idx[be - 1])
+            MIXEDLM_PREFETCH(&val[be - 1, 0])
             if P:
                 MIXEDLM_PREFETCH(&AZXt[clev[t1 + 2], 0])
         if track:
