@@ -78,7 +78,9 @@ def merged_pairs(solver, force: bool = False) -> tuple | None:
     pay (about as many classes as levels) or the merge scratch would be too
     large; ``force`` skips both checks.
 
-    Returns the ``merged`` tuple of ``_blocked.objective_blocked``.
+    Returns the ``merged`` tuple of ``_blocked.objective_blocked``: the output
+    of ``_merge.merge_level_pairs``, the class values, ``AXr``, ``XX`` and
+    :func:`class_runs`.
     """
     a11, cls = weight_classes(solver.A11)
     if not force and (level_pair_count(solver.ptr) > MERGE_MAX_LEVEL_PAIRS
@@ -86,7 +88,72 @@ def merged_pairs(solver, force: bool = False) -> tuple | None:
         return None
     merged = merge_level_pairs(solver.ptr, solver.idx, solver.val, cls, len(a11),
                                solver.AZX, solver.q_rest, *solver._gram)
-    return (*merged, a11, solver._AXr, solver._XyXy)
+    pptr, prow, pcls, pval, xptr, xcls, xval = merged
+    prow, pval, xval = narrow_merged(prow, pval, xval, solver.q_rest)
+    return (pptr, prow, pcls, pval, xptr, xcls, xval, a11, solver._AXr, solver._XyXy,
+            *class_runs(pptr, pcls))
+
+
+def _exact_float32(a: NDArray[np.float64]) -> NDArray[np.float32] | NDArray[np.float64]:
+    """``a`` as float32 when every value survives the cast, else ``a`` itself."""
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: not exact
+        a32 = a.astype(np.float32)
+        exact = bool(np.array_equal(a32, a))
+    return a32 if exact else a
+
+
+def narrow_merged(prow: NDArray[np.int32], pval: NDArray[np.float64],
+                  xval: NDArray[np.float64], q_rest: int) -> tuple:
+    """The merged stream in the narrowest storage that holds it exactly.
+
+    Rows as uint16 when ``q_rest`` <= 65536; the values, and separately the
+    [X y] rows, as float32 when every one converts exactly (sums of products
+    of counts, as for intercept terms and integer responses). An evaluation
+    reads each entry once, and that read is its cost (InstEval: 17 MB at
+    full width, 8 MB narrowed); the kernels widen to float64 as they read,
+    so the result is the same to the last bit.
+
+    Returns
+    -------
+    prow, pval, xval : ndarray
+        uint16 or int32; float32 or float64; float32 or float64 (C order).
+    """
+    if q_rest <= 1 << 16:
+        prow = prow.astype(np.uint16)
+    return prow, _exact_float32(pval), np.ascontiguousarray(_exact_float32(xval))
+
+
+def class_runs(pptr: NDArray[np.int64], pcls: NDArray[np.int32]
+               ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int32]]:
+    """The merged entries as runs of one class within one column.
+
+    The kernels then read one weight per run rather than a class per entry
+    (InstEval: 832k entries in 29k runs).
+
+    Parameters
+    ----------
+    pptr : ndarray of shape (q + 1,), int64
+        Column pointers of the merged entries.
+    pcls : ndarray of shape (npair,), int32
+        Class of each entry.
+
+    Returns
+    -------
+    rcol : ndarray of shape (q + 1,), int64
+        Column c's runs are ``rcol[c]:rcol[c+1]``.
+    rptr : ndarray of shape (nrun + 1,), int64
+        Run r's entries are ``rptr[r]:rptr[r+1]``; the runs tile the entries.
+    rcls : ndarray of shape (nrun,), int32
+        Class of each run.
+    """
+    n = len(pcls)
+    start = np.zeros(n, dtype=bool)
+    start[1:] = pcls[1:] != pcls[:-1]
+    start[pptr[:-1][pptr[:-1] < n]] = True  # every column starts a run
+    rptr = np.append(np.flatnonzero(start), n).astype(np.int64)
+    rcls = np.ascontiguousarray(pcls[rptr[:-1]], dtype=np.int32)
+    rcol = np.searchsorted(rptr, pptr).astype(np.int64)  # pptr[c] is a run start or n
+    return rcol, rptr, rcls
 
 
 @dataclass

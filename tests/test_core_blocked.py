@@ -146,7 +146,7 @@ def test_merged_pairs_match_dense_class_sums(case, sim_df):
     m = _scalar_model(case, sim_df)
     s = m.solver
     assert s._merged is not None
-    pptr, prow, pcls, pval, xptr, xcls, xval, a11, AXr, XX = s._merged
+    pptr, prow, pcls, pval, xptr, xcls, xval, a11, AXr, XX = s._merged[:10]
     q, nl = s.q_rest, len(s.ptr) - 1
     Zr = oracle.dense_z(m)[:, nl:]  # the rest columns (the first factor is scalar)
     gram = np.zeros((q, q))
@@ -248,12 +248,50 @@ def test_merge_and_objective_reject_inconsistent_input(sim_df):
         merge_level_pairs(s.ptr, s.idx, np.zeros((len(s.idx), 0)), zeros, 1, s.AZX,
                           s.q_rest, *s._gram)
     merged = s._merged
-    s._merged = (*merged[:8], merged[8][:-1], merged[9])  # AXr one row short
+    s._merged = (*merged[:8], merged[8][:-1], *merged[9:])  # AXr one row short
     try:
         with pytest.raises(ValueError, match="sizes"):
             s.objective(np.ones(2), False)
     finally:
         s._merged = merged
+    assert np.isfinite(s.objective(np.ones(2), False))
+
+
+def test_objective_and_quadform_reject_bad_class_runs(sim_df):
+    """Runs that cross a column, miss entries or name a class past the weights
+    are refused by the objective and by the gradient's quadratic form (their
+    C loops read the runs unchecked)."""
+    from mixedlm._core._gradient import merged_quadform
+
+    s = _scalar_model("crossed_scalar", sim_df).solver
+    merged = s._merged
+    pptr, prow, pval = merged[0], merged[1], merged[3]
+    rcol, rptr, rcls = merged[10:]
+    assert len(rcls) > 2 and np.all(np.diff(rcol) > 0)
+    shifted = rptr.copy()
+    shifted[rcol[1]] += 1  # column 1's first run starts one entry late
+    wrong_cls = rcls.copy()
+    wrong_cls[0] = len(merged[7]) + 1  # one past the stream's extra (Gram) class
+    cases = {"crossing": (rcol, shifted, rcls), "class": (rcol, rptr, wrong_cls),
+             "short": (rcol[:-1], rptr, rcls), "dropped run": (rcol, rptr[:-1], rcls[:-1])}
+    S = np.asfortranarray(np.eye(s.q_rest))
+    w = np.ones(len(merged[7]) + 1)
+    want = merged_quadform(pptr, prow, pval, rcol, rptr, rcls, w, np.ones(s.q_rest), S)
+    # with Sinv = I and unit scales the form sums the diagonal entries, pval[row == c]
+    diag = prow == np.repeat(np.arange(s.q_rest), np.diff(pptr))
+    assert want == pytest.approx(float(np.sum(pval[diag].astype(np.float64))), rel=1e-12)
+    for name, runs in cases.items():
+        s._merged = (*merged[:10], *runs)
+        try:
+            with pytest.raises(ValueError, match="runs"):
+                s.objective(np.ones(2), False)
+        finally:
+            s._merged = merged
+        with pytest.raises(ValueError, match="runs"):
+            merged_quadform(pptr, prow, pval, *runs, w, np.ones(s.q_rest), S)
+    with pytest.raises(ValueError, match="dtype"):  # rows must be int32 or uint16
+        merged_quadform(pptr, prow.astype(np.int64), pval, rcol, rptr, rcls, w,
+                        np.ones(s.q_rest), S)
     assert np.isfinite(s.objective(np.ones(2), False))
 
 

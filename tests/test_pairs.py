@@ -160,3 +160,89 @@ def test_reduced_basis_over_the_whole_theta_range(reduced):
                 assert fb == pytest.approx(fl, rel=1e-11), (reml, l1, l2)
                 np.testing.assert_allclose(gb, gl, rtol=1e-7, atol=1e-9 * abs(fl))
     assert on_basis >= 40  # all but the underflowing and overflowing lam1
+
+
+# -- the merged stream's runs and storage ---------------------------------------
+def test_class_runs_by_hand():
+    """Runs break where the class changes and at every column start."""
+    pptr = np.array([0, 3, 3, 6], dtype=np.int64)  # column 1 is empty
+    pcls = np.array([2, 2, 0, 0, 1, 1], dtype=np.int32)
+    rcol, rptr, rcls = _pairs.class_runs(pptr, pcls)
+    # column 0: [2, 2] [0]; column 1: none; column 2: [0] [1, 1] (the 0 after
+    # column 0's 0 is a new run: it starts a column)
+    np.testing.assert_array_equal(rptr, [0, 2, 3, 4, 6])
+    np.testing.assert_array_equal(rcls, [2, 0, 0, 1])
+    np.testing.assert_array_equal(rcol, [0, 2, 2, 4])
+    assert rptr.dtype == rcol.dtype == np.int64 and rcls.dtype == np.int32
+    rcol, rptr, rcls = _pairs.class_runs(np.zeros(3, np.int64), np.empty(0, np.int32))
+    np.testing.assert_array_equal(rcol, [0, 0, 0])
+    np.testing.assert_array_equal(rptr, [0])
+    assert rcls.size == 0
+
+
+@pytest.mark.parametrize("case", ["crossed_scalar", "three_factors", "nested"])
+def test_class_runs_tile_the_merged_stream(case, sim_df):
+    """On real merged pairs: each run is one class inside one column, and the
+    runs cover the entries in order."""
+    m = mixedlm.lmm(oracle.MULTI_FACTOR[case][0], sim_df, solver="blocked")
+    pptr, _, pcls, *_rest = m.solver._merged
+    rcol, rptr, rcls = m.solver._merged[10:]
+    assert rptr[0] == 0 and rptr[-1] == len(pcls) and np.all(np.diff(rptr) > 0)
+    np.testing.assert_array_equal(rptr[rcol], pptr)  # no run crosses a column
+    np.testing.assert_array_equal(np.repeat(rcls, np.diff(rptr)), pcls)
+    # maximal: neighbouring runs of one column differ in class
+    same_col = np.isin(rptr[1:-1], pptr, invert=True)
+    assert np.all(rcls[1:][same_col] != rcls[:-1][same_col])
+
+
+def test_narrow_merged_only_when_exact():
+    """uint16 rows up to 65,536 columns; float32 values only when every value
+    converts exactly (1e39 and 0.1 keep float64, without a warning)."""
+    rows = np.array([0, 5, 65535], dtype=np.int32)
+    counts = np.array([1.0, 2.0, 3281.0])
+    x = np.array([[4.0, 7.0], [1.0, 16777216.0]])
+    r, v, xv = _pairs.narrow_merged(rows, counts, x, 65536)
+    assert (r.dtype, v.dtype, xv.dtype) == (np.uint16, np.float32, np.float32)
+    np.testing.assert_array_equal(r, rows)
+    np.testing.assert_array_equal(v, counts)
+    np.testing.assert_array_equal(xv, x)
+    assert xv.flags.c_contiguous
+    r, _, _ = _pairs.narrow_merged(rows, counts, x, 65537)
+    assert r.dtype == np.int32
+    with np.errstate(all="raise"):
+        for bad in (0.1, 1e39, 16777217.0, np.inf * 0):
+            _, v, xv = _pairs.narrow_merged(rows, np.array([1.0, bad]), np.array([[bad]]), 3)
+            assert v.dtype == xv.dtype == np.float64, bad
+
+
+def test_narrowed_stream_gives_the_same_bits(sim_df):
+    """The kernels widen the narrowed stream as they read it: objective and
+    gradient are bit-identical to the full-width stream, on a design whose
+    pairs narrow (counts) and whose [X y] rows do not (a continuous x)."""
+    m = mixedlm.lmm("y ~ 1 + x + (1|g) + (1|h)", sim_df, solver="blocked")
+    s = m.solver
+    narrow = s._merged
+    assert (narrow[1].dtype, narrow[3].dtype, narrow[6].dtype) == (
+        np.uint16, np.float32, np.float64)
+    wide = list(narrow)
+    wide[1], wide[3] = narrow[1].astype(np.int32), narrow[3].astype(np.float64)
+    rng = np.random.default_rng(5)
+    for th in [m.theta0(), oracle.random_theta(m, rng), oracle.random_theta(m, rng)]:
+        out = []
+        for merged in (narrow, tuple(wide)):
+            s._merged = merged
+            g = np.empty(m.ntheta)
+            out.append((s.objective(th, False, g), g))
+        s._merged = narrow
+        assert out[0][0] == out[1][0]
+        np.testing.assert_array_equal(out[0][1], out[1][1])
+    # and with the [X y] rows narrowed too (integer-valued x and y)
+    df = sim_df.assign(x=np.round(sim_df["x"] * 4), y=np.round(sim_df["y"] * 8))
+    m2 = mixedlm.lmm("y ~ 1 + x + (1|g) + (1|h)", df, solver="blocked")
+    assert m2.solver._merged[6].dtype == np.float32
+    wide2 = list(m2.solver._merged)
+    wide2[6] = wide2[6].astype(np.float64)
+    th = oracle.random_theta(m2, rng)
+    f_narrow = m2.objective(th)
+    m2.solver._merged = tuple(wide2)
+    assert m2.objective(th) == f_narrow

@@ -27,3 +27,18 @@ cdef inline bint within(const int32_t[::1] idx, Py_ssize_t n) noexcept nogil:
         if idx[i] < 0 or idx[i] >= n:
             return False
     return True
+
+
+cdef inline bint runs_in_columns(const int64_t[::1] rcol, const int64_t[::1] rptr,
+                                 const int64_t[::1] pptr) noexcept nogil:
+    """Column c's runs ``rcol[c]:rcol[c+1]`` start where its entries do
+    (``rptr[rcol[c]] == pptr[c]``), so no run crosses a column; with
+    ``rises`` on both pointers, the runs tile the entries column by column.
+    Sizes: rcol and pptr (q + 1,), rptr (nrun + 1,), rcol[q] == nrun."""
+    cdef Py_ssize_t c
+    if rcol.shape[0] != pptr.shape[0]:
+        return False
+    for c in range(rcol.shape[0]):
+        if rcol[c] < 0 or rcol[c] >= rptr.shape[0] or rptr[rcol[c]] != pptr[c]:
+            return False
+    return True

@@ -10,9 +10,10 @@ def level_quadform(
     bx: NDArray[np.float64], Sinv: NDArray[np.float64], q_rest: int,
 ) -> NDArray[np.float64]: ...
 def merged_quadform(
-    pptr: NDArray[np.int64], prow: NDArray[np.int32], pcls: NDArray[np.int32],
-    pval: NDArray[np.float64], w: NDArray[np.float64], rscale: NDArray[np.float64],
-    Sinv: NDArray[np.float64],
+    pptr: NDArray[np.int64], prow: NDArray[np.int32] | NDArray[np.uint16],
+    pval: NDArray[np.float64] | NDArray[np.float32], rcol: NDArray[np.int64],
+    rptr: NDArray[np.int64], rcls: NDArray[np.int32], w: NDArray[np.float64],
+    rscale: NDArray[np.float64], Sinv: NDArray[np.float64],
 ) -> float: ...
 def residual_cross(
     A11: NDArray[np.float64], AZX: NDArray[np.float64], ptr: NDArray[np.int64],

@@ -20,7 +20,8 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t
 
-from ._checks cimport rises, within
+from ._checks cimport rises, runs_in_columns, within
+from ._merge cimport entry_row, stream_value
 
 cnp.import_array()
 
@@ -105,46 +106,60 @@ def level_quadform(const int64_t[::1] ptr, const int32_t[::1] idx,
     return out_arr
 
 
-def merged_quadform(const int64_t[::1] pptr, const int32_t[::1] prow,
-                    const int32_t[::1] pcls, const double[::1] pval, const double[::1] w,
-                    const double[::1] rscale, const double[::1, :] Sinv):
+def merged_quadform(pptr, prow, pval, rcol, rptr, rcls, w, rscale, Sinv):
     """sum_l c_l b_l' Sinv b_l over the class-merged level pairs (ML, scalar terms).
 
     With the merged entries of ``_merge`` (b_l = f_l v_l rscale, c_l = w[class]
-    / f_l^2 folded into ``w``), this is sum over entries e of column c of
-    w[pcls[e]] (2 - [row == c]) pval[e] rscale[row] rscale[c] Sinv[row, c].
-    Column c of Sinv is read contiguously; give ``w`` = 0 for the Z_rest'Z_rest
-    class. The blocked gradient needs only this sum of the first factor's
-    quadratic forms, so the per-level ``level_quadform`` is not needed on
-    this path.
+    / f_l^2 folded into ``w``), this is the sum over the class runs r of
+    column c (``_pairs.class_runs``) of w[rcls[r]] rscale[c] times the sum
+    over their entries e of (2 - [row == c]) pval[e] rscale[row] Sinv[row, c].
+    Column c of Sinv is read contiguously; give ``w`` = 0 for the
+    Z_rest'Z_rest class. The rows and values come in either storage of
+    ``_pairs.narrow_merged``. The blocked gradient needs only this sum of the
+    first factor's quadratic forms, so the per-level ``level_quadform`` is
+    not needed on this path.
 
     NumPy: ``sum(c_l * b_l @ S @ b_l for each level l)``.
     """
-    cdef Py_ssize_t q = pptr.shape[0] - 1, c, e, r, e0, e1
-    cdef double acc = 0.0, s0, s1, s2, s3
+    row_type, value_type = np.asarray(prow).dtype, np.asarray(pval).dtype
+    if row_type not in (np.int32, np.uint16) or value_type not in (np.float32, np.float64):
+        raise ValueError(f"merged_quadform: rows must be int32 or uint16 and values float32 "
+                         f"or float64 (dtype), got {row_type} and {value_type}")
+    return _merged_quadform(pptr, prow, pval, rcol, rptr, rcls, w, rscale, Sinv)
+
+
+def _merged_quadform(const int64_t[::1] pptr, const entry_row[::1] prow,
+                     const stream_value[::1] pval, const int64_t[::1] rcol,
+                     const int64_t[::1] rptr, const int32_t[::1] rcls, const double[::1] w,
+                     const double[::1] rscale, const double[::1, :] Sinv):
+    """:func:`merged_quadform` for one storage of the rows and values."""
+    cdef Py_ssize_t q = pptr.shape[0] - 1, c, e, r, e1, row
+    cdef double acc = 0.0, s0, s1
     cdef const double* col
     _check_entries(pptr, prow.shape[0], "merged_quadform")
-    if (pcls.shape[0] != prow.shape[0] or pval.shape[0] != prow.shape[0]
-            or rscale.shape[0] < q or Sinv.shape[0] < q or Sinv.shape[1] < q):
-        raise ValueError("merged_quadform: classes, values, rscale or Sinv do not match")
+    if (pval.shape[0] != prow.shape[0] or rscale.shape[0] < q or Sinv.shape[0] < q
+            or Sinv.shape[1] < q or rptr.shape[0] != rcls.shape[0] + 1
+            or not rises(rcol, rcls.shape[0]) or not rises(rptr, prow.shape[0])
+            or not runs_in_columns(rcol, rptr, pptr) or not within(rcls, w.shape[0])):
+        raise ValueError("merged_quadform: values, runs, classes, rscale or Sinv do not match")
     with nogil:
         for c in range(q):
             col = &Sinv[0, c]
-            # four partial sums: the loop is bound by the latency of one add chain
-            s0 = s1 = s2 = s3 = 0.0
-            e0 = pptr[c]
-            e1 = pptr[c + 1]
-            e = e0
-            while e + 4 <= e1:
-                s0 = s0 + w[pcls[e]] * pval[e] * rscale[prow[e]] * col[prow[e]] * (2.0 - (prow[e] == c))
-                s1 = s1 + w[pcls[e + 1]] * pval[e + 1] * rscale[prow[e + 1]] * col[prow[e + 1]] * (2.0 - (prow[e + 1] == c))
-                s2 = s2 + w[pcls[e + 2]] * pval[e + 2] * rscale[prow[e + 2]] * col[prow[e + 2]] * (2.0 - (prow[e + 2] == c))
-                s3 = s3 + w[pcls[e + 3]] * pval[e + 3] * rscale[prow[e + 3]] * col[prow[e + 3]] * (2.0 - (prow[e + 3] == c))
-                e += 4
-            while e < e1:
-                s0 = s0 + w[pcls[e]] * pval[e] * rscale[prow[e]] * col[prow[e]] * (2.0 - (prow[e] == c))
-                e += 1
-            acc = acc + ((s0 + s1) + (s2 + s3)) * rscale[c]
+            for r in range(rcol[c], rcol[c + 1]):
+                # two partial sums: the loop is bound by the latency of one add chain
+                s0 = s1 = 0.0
+                e = rptr[r]
+                e1 = rptr[r + 1]
+                while e + 2 <= e1:
+                    row = prow[e]
+                    s0 = s0 + pval[e] * rscale[row] * col[row] * (2.0 - (row == c))
+                    row = prow[e + 1]
+                    s1 = s1 + pval[e + 1] * rscale[row] * col[row] * (2.0 - (row == c))
+                    e += 2
+                if e < e1:
+                    row = prow[e]
+                    s0 = s0 + pval[e] * rscale[row] * col[row] * (2.0 - (row == c))
+                acc = acc + w[rcls[r]] * (s0 + s1) * rscale[c]
     return acc
 
 

@@ -15,6 +15,12 @@ ctypedef fused entry_value:
     float
     uint8_t
 
+# The class-merged stream's values as ``_pairs.narrow_merged`` stores them
+# (float32 when exact); its rows are ``entry_row``.
+ctypedef fused stream_value:
+    double
+    float
+
 
 cdef extern from *:
     """
