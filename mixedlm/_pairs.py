@@ -23,6 +23,7 @@ model from the structure:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,30 +74,54 @@ def weight_classes(A11: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArr
     return np.ascontiguousarray(a11), cls.astype(np.int32)
 
 
-def merged_pairs(solver, force: bool = False) -> tuple | None:
+class MergedPairs(NamedTuple):
+    """Level pairs merged by weight class: the ``merged`` argument of
+    ``_blocked.objective_blocked`` (which unpacks it in this order).
+
+    By rest column c: the merged entries ``pptr[c]:pptr[c+1]`` (rows >= c
+    and values, in the storage :func:`narrow_merged` chose) as class runs
+    ``rcol[c]:rcol[c+1]`` (:func:`class_runs`), and the [X y] class sums
+    ``xptr[c]:xptr[c+1]`` (class ``xcls``, P values each). The rows come
+    from the level entries, which ``_remat.column_incidence`` checked, and
+    are not checked again per evaluation.
+    """
+
+    pptr: NDArray[np.int64]
+    prow: NDArray[np.uint16] | NDArray[np.int32]
+    pval: NDArray[np.float32] | NDArray[np.float64]
+    xptr: NDArray[np.int64]
+    xcls: NDArray[np.int32]
+    xval: NDArray[np.float32] | NDArray[np.float64]
+    a11: NDArray[np.float64]   # the A11 value of each class
+    AXr: NDArray[np.float64]   # (q_rest, P) A_WW's [X y] rows by rest column, C order
+    XX: NDArray[np.float64]    # (P, P) its [X y] corner, Fortran
+    rcol: NDArray[np.int64]
+    rptr: NDArray[np.int64]
+    rcls: NDArray[np.int32]
+
+
+def merged_pairs(solver, force: bool = False) -> MergedPairs | None:
     """Level pairs merged by weight class, or None when the classes would not
     pay (about as many classes as levels) or the merge scratch would be too
     large; ``force`` skips both checks.
-
-    Returns the ``merged`` tuple of ``_blocked.objective_blocked``: the output
-    of ``_merge.merge_level_pairs``, the class values, ``AXr``, ``XX`` and
-    :func:`class_runs`.
     """
     a11, cls = weight_classes(solver.A11)
     if not force and (level_pair_count(solver.ptr) > MERGE_MAX_LEVEL_PAIRS
                       or len(a11) > MERGE_CLASS_FRACTION * len(cls)):
         return None
-    merged = merge_level_pairs(solver.ptr, solver.idx, solver.val, cls, len(a11),
-                               solver.AZX, solver.q_rest, *solver._gram)
-    pptr, prow, pcls, pval, xptr, xcls, xval = merged
+    pptr, prow, pcls, pval, xptr, xcls, xval = merge_level_pairs(
+        solver.ptr, solver.idx, solver.val, cls, len(a11), solver.AZX, solver.q_rest,
+        *solver._gram)
+    runs = class_runs(pptr, pcls)
+    del pcls  # the runs carry the classes (its buffer, sized to a bound, goes too)
     prow, pval, xval = narrow_merged(prow, pval, xval, solver.q_rest)
-    return (pptr, prow, pcls, pval, xptr, xcls, xval, a11, solver._AXr, solver._XyXy,
-            *class_runs(pptr, pcls))
+    return MergedPairs(pptr, prow, pval, xptr, xcls, xval, a11, solver._AXr,
+                       solver._XyXy, *runs)
 
 
 def _exact_float32(a: NDArray[np.float64]) -> NDArray[np.float32] | NDArray[np.float64]:
     """``a`` as float32 when every value survives the cast, else ``a`` itself."""
-    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: not exact
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # then not exact
         a32 = a.astype(np.float32)
         exact = bool(np.array_equal(a32, a))
     return a32 if exact else a
@@ -111,7 +136,7 @@ def narrow_merged(prow: NDArray[np.int32], pval: NDArray[np.float64],
     of counts, as for intercept terms and integer responses). An evaluation
     reads each entry once, and that read is its cost (InstEval: 17 MB at
     full width, 8 MB narrowed); the kernels widen to float64 as they read,
-    so the result is the same to the last bit.
+    so the result is the same to the last bit as from the full-width stream.
 
     Returns
     -------

@@ -284,11 +284,12 @@ class BlockedSolver(_FirstBlockSolver):
         # the class weights of the quadratic forms, g = f^2 / L^2 = lam1^2 / m^2
         gb = self._basis.gradient_weights(lam1) if self._path == "basis" else None
         if self._path == "merged" and not reml:
-            pptr, prow, _, pval, _, _, _, a11 = self._merged[:8]
-            m2 = lam1 * lam1 * a11 + 1.0
+            mp = self._merged
+            m2 = lam1 * lam1 * mp.a11 + 1.0
             w = np.append(lam1 * lam1 / (m2 * m2), 0.0)  # Gram class: 0
             sum_off = (float(np.sum(lam1 * lam1 * a11_l / m_l))
-                       - merged_quadform(pptr, prow, pval, *self._merged[10:], w, rscale, S))
+                       - merged_quadform(mp.pptr, mp.prow, mp.pval, mp.rcol, mp.rptr,
+                                         mp.rcls, w, rscale, S))
         elif gb is not None:
             quad = basis_quadform(self._basis.Pb, self._basis.Xb, gb, rscale, S,
                                   p if reml else 0)

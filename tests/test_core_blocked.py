@@ -146,7 +146,9 @@ def test_merged_pairs_match_dense_class_sums(case, sim_df):
     m = _scalar_model(case, sim_df)
     s = m.solver
     assert s._merged is not None
-    pptr, prow, pcls, pval, xptr, xcls, xval, a11, AXr, XX = s._merged[:10]
+    mp = s._merged
+    pptr, prow, pval, xptr, xcls, xval, a11, AXr, XX = mp[:9]
+    pcls = np.repeat(mp.rcls, np.diff(mp.rptr))  # the class of each entry
     q, nl = s.q_rest, len(s.ptr) - 1
     Zr = oracle.dense_z(m)[:, nl:]  # the rest columns (the first factor is scalar)
     gram = np.zeros((q, q))
@@ -248,7 +250,7 @@ def test_merge_and_objective_reject_inconsistent_input(sim_df):
         merge_level_pairs(s.ptr, s.idx, np.zeros((len(s.idx), 0)), zeros, 1, s.AZX,
                           s.q_rest, *s._gram)
     merged = s._merged
-    s._merged = (*merged[:8], merged[8][:-1], *merged[9:])  # AXr one row short
+    s._merged = merged._replace(AXr=merged.AXr[:-1])  # AXr one row short
     try:
         with pytest.raises(ValueError, match="sizes"):
             s.objective(np.ones(2), False)
@@ -265,28 +267,37 @@ def test_objective_and_quadform_reject_bad_class_runs(sim_df):
 
     s = _scalar_model("crossed_scalar", sim_df).solver
     merged = s._merged
-    pptr, prow, pval = merged[0], merged[1], merged[3]
-    rcol, rptr, rcls = merged[10:]
+    pptr, prow, pval = merged.pptr, merged.prow, merged.pval
+    rcol, rptr, rcls = merged.rcol, merged.rptr, merged.rcls
     assert len(rcls) > 2 and np.all(np.diff(rcol) > 0)
     shifted = rptr.copy()
     shifted[rcol[1]] += 1  # column 1's first run starts one entry late
     wrong_cls = rcls.copy()
-    wrong_cls[0] = len(merged[7]) + 1  # one past the stream's extra (Gram) class
-    cases = {"crossing": (rcol, shifted, rcls), "class": (rcol, rptr, wrong_cls),
-             "short": (rcol[:-1], rptr, rcls), "dropped run": (rcol, rptr[:-1], rcls[:-1])}
+    wrong_cls[0] = len(merged.a11) + 1  # one past the stream's extra (Gram) class
+    negative = rcls.copy()
+    negative[-1] = -1
+    cases = {"crossing": (rcol, shifted, rcls, "tile"),
+             "class": (rcol, rptr, wrong_cls, "out of range"),
+             "negative class": (rcol, rptr, negative, "out of range"),
+             "short": (rcol[:-1], rptr, rcls, "tile"),
+             "dropped run": (rcol, rptr[:-1], rcls[:-1], "tile")}
     S = np.asfortranarray(np.eye(s.q_rest))
-    w = np.ones(len(merged[7]) + 1)
+    w = np.ones(len(merged.a11) + 1)
     want = merged_quadform(pptr, prow, pval, rcol, rptr, rcls, w, np.ones(s.q_rest), S)
     # with Sinv = I and unit scales the form sums the diagonal entries, pval[row == c]
     diag = prow == np.repeat(np.arange(s.q_rest), np.diff(pptr))
     assert want == pytest.approx(float(np.sum(pval[diag].astype(np.float64))), rel=1e-12)
-    for name, runs in cases.items():
-        s._merged = (*merged[:10], *runs)
-        try:
-            with pytest.raises(ValueError, match="runs"):
-                s.objective(np.ones(2), False)
-        finally:
-            s._merged = merged
+    bad_x = merged.xcls.copy()
+    bad_x[-1] = len(merged.a11)  # [X y] rows have no Gram class
+    for name, (*runs, message) in cases.items():
+        for bad in (merged._replace(rcol=runs[0], rptr=runs[1], rcls=runs[2]),) + (
+                (merged._replace(xcls=bad_x),) if name == "class" else ()):
+            s._merged = bad
+            try:
+                with pytest.raises(ValueError, match=message):
+                    s.objective(np.ones(2), False)
+            finally:
+                s._merged = merged
         with pytest.raises(ValueError, match="runs"):
             merged_quadform(pptr, prow, pval, *runs, w, np.ones(s.q_rest), S)
     with pytest.raises(ValueError, match="dtype"):  # rows must be int32 or uint16

@@ -15,6 +15,7 @@ import pytest
 
 import mixedlm
 from mixedlm import _classbasis, _pairs
+from mixedlm._core._merge import merge_level_pairs
 
 FORMULA = "y ~ 1 + x + (1|g) + (1|h)"
 
@@ -185,8 +186,13 @@ def test_class_runs_tile_the_merged_stream(case, sim_df):
     """On real merged pairs: each run is one class inside one column, and the
     runs cover the entries in order."""
     m = mixedlm.lmm(oracle.MULTI_FACTOR[case][0], sim_df, solver="blocked")
-    pptr, _, pcls, *_rest = m.solver._merged
-    rcol, rptr, rcls = m.solver._merged[10:]
+    s = m.solver
+    a11, cls = _pairs.weight_classes(s.A11)
+    pptr, _, pcls, *_ = merge_level_pairs(s.ptr, s.idx, s.val, cls, len(a11), s.AZX,
+                                          s.q_rest, *s._gram)
+    mp = s._merged
+    rcol, rptr, rcls = mp.rcol, mp.rptr, mp.rcls
+    np.testing.assert_array_equal(mp.pptr, pptr)
     assert rptr[0] == 0 and rptr[-1] == len(pcls) and np.all(np.diff(rptr) > 0)
     np.testing.assert_array_equal(rptr[rcol], pptr)  # no run crosses a column
     np.testing.assert_array_equal(np.repeat(rcls, np.diff(rptr)), pcls)
@@ -197,7 +203,9 @@ def test_class_runs_tile_the_merged_stream(case, sim_df):
 
 def test_narrow_merged_only_when_exact():
     """uint16 rows up to 65,536 columns; float32 values only when every value
-    converts exactly (1e39 and 0.1 keep float64, without a warning)."""
+    converts exactly (-0.0 keeps its sign; inf and float32 subnormals
+    convert; 0.1, 1e39, 2^24 + 1, 2^-150 and NaN keep float64, with no
+    warning)."""
     rows = np.array([0, 5, 65535], dtype=np.int32)
     counts = np.array([1.0, 2.0, 3281.0])
     x = np.array([[4.0, 7.0], [1.0, 16777216.0]])
@@ -210,39 +218,55 @@ def test_narrow_merged_only_when_exact():
     r, _, _ = _pairs.narrow_merged(rows, counts, x, 65537)
     assert r.dtype == np.int32
     with np.errstate(all="raise"):
-        for bad in (0.1, 1e39, 16777217.0, np.inf * 0):
+        exact = np.array([1.0, -0.0, np.inf, -np.inf, 2.0**-149, 2.0**-126])
+        _, v, _ = _pairs.narrow_merged(rows, exact, x, 3)
+        assert v.dtype == np.float32
+        np.testing.assert_array_equal(v.astype(np.float64), exact)
+        assert np.signbit(v[1])
+        for bad in (0.1, 1e39, 16777217.0, 2.0**-150, np.nan):
             _, v, xv = _pairs.narrow_merged(rows, np.array([1.0, bad]), np.array([[bad]]), 3)
             assert v.dtype == xv.dtype == np.float64, bad
 
 
-def test_narrowed_stream_gives_the_same_bits(sim_df):
+@pytest.mark.parametrize("rows16", [True, False], ids=["uint16", "int32"])
+@pytest.mark.parametrize("vals32", [True, False], ids=["f32", "f64"])
+@pytest.mark.parametrize("x32", [True, False], ids=["x32", "x64"])
+def test_narrowed_stream_gives_the_same_bits(rows16, vals32, x32, sim_df):
     """The kernels widen the narrowed stream as they read it: objective and
-    gradient are bit-identical to the full-width stream, on a design whose
-    pairs narrow (counts) and whose [X y] rows do not (a continuous x)."""
-    m = mixedlm.lmm("y ~ 1 + x + (1|g) + (1|h)", sim_df, solver="blocked")
+    gradient are bit-identical in every storage of the rows, the values and
+    the [X y] rows (integer-valued x and y, so that every part narrows)."""
+    df = sim_df.assign(x=np.round(sim_df["x"] * 4), y=np.round(sim_df["y"] * 8))
+    m = mixedlm.lmm("y ~ 1 + x + (1|g) + (1|h)", df, solver="blocked")
     s = m.solver
     narrow = s._merged
-    assert (narrow[1].dtype, narrow[3].dtype, narrow[6].dtype) == (
-        np.uint16, np.float32, np.float64)
-    wide = list(narrow)
-    wide[1], wide[3] = narrow[1].astype(np.int32), narrow[3].astype(np.float64)
+    assert (narrow.prow.dtype, narrow.pval.dtype, narrow.xval.dtype) == (
+        np.uint16, np.float32, np.float32)
+    full = narrow._replace(prow=narrow.prow.astype(np.int32),
+                           pval=narrow.pval.astype(np.float64),
+                           xval=narrow.xval.astype(np.float64))
+    mixed = full._replace(prow=(narrow if rows16 else full).prow,
+                          pval=(narrow if vals32 else full).pval,
+                          xval=(narrow if x32 else full).xval)
     rng = np.random.default_rng(5)
     for th in [m.theta0(), oracle.random_theta(m, rng), oracle.random_theta(m, rng)]:
         out = []
-        for merged in (narrow, tuple(wide)):
+        for merged in (mixed, full):
             s._merged = merged
             g = np.empty(m.ntheta)
             out.append((s.objective(th, False, g), g))
         s._merged = narrow
         assert out[0][0] == out[1][0]
         np.testing.assert_array_equal(out[0][1], out[1][1])
-    # and with the [X y] rows narrowed too (integer-valued x and y)
-    df = sim_df.assign(x=np.round(sim_df["x"] * 4), y=np.round(sim_df["y"] * 8))
-    m2 = mixedlm.lmm("y ~ 1 + x + (1|g) + (1|h)", df, solver="blocked")
-    assert m2.solver._merged[6].dtype == np.float32
-    wide2 = list(m2.solver._merged)
-    wide2[6] = wide2[6].astype(np.float64)
-    th = oracle.random_theta(m2, rng)
-    f_narrow = m2.objective(th)
-    m2.solver._merged = tuple(wide2)
-    assert m2.objective(th) == f_narrow
+
+
+def test_continuous_x_keeps_its_rows_wide(sim_df):
+    """A continuous covariate: the pairs (counts) narrow, the [X y] rows do not."""
+    m = mixedlm.lmm("y ~ 1 + x + (1|g) + (1|h)", sim_df, solver="blocked")
+    mp = m.solver._merged
+    assert (mp.prow.dtype, mp.pval.dtype, mp.xval.dtype) == (np.uint16, np.float32,
+                                                             np.float64)
+    m2 = mixedlm.lmm("y ~ 1 + x + (1|g) + (1|h)", sim_df, solver="blocked")
+    m2.solver._merged = mp._replace(prow=mp.prow.astype(np.int32),
+                                    pval=mp.pval.astype(np.float64))
+    th = np.array([0.7, 0.3])
+    assert m.objective(th) == m2.objective(th)

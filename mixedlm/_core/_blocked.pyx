@@ -303,12 +303,17 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     (``_chol.chol_inv_lead``) and ``_chol.lauum_rec`` forms X'X. Give a
     (0, 0) array otherwise.
 
-    ``merged``, for the scalar fast path, is the tuple ``(pptr, prow, pcls,
-    pval, xptr, xcls, xval, cls_a11, AXr, XX)``: the output of
-    ``_merge.merge_level_pairs``, the A11 value of each class, A_WW's [X y]
-    rows by rest column ((q_rest, P), C order) and its [X y] corner ((P, P),
-    Fortran). ``A22``, ``cptr``/``cent``/``lev`` and ``bs``/``Ct`` are then
-    not read (A22 may be empty).
+    ``merged``, for the scalar fast path, is the tuple ``(pptr, prow, pval,
+    xptr, xcls, xval, cls_a11, AXr, XX, rcol, rptr, rcls)``
+    (``_pairs.MergedPairs``): the output of ``_merge.merge_level_pairs``
+    without its classes per entry, the rows uint16 or int32 and the values
+    and [X y] rows float32 or float64 (``_pairs.narrow_merged``), the A11
+    value of each class, A_WW's [X y] rows by rest column ((q_rest, P), C
+    order), its [X y] corner ((P, P), Fortran) and the class runs
+    (``_pairs.class_runs``). ``A22``, ``cptr``/``cent``/``lev`` and
+    ``bs``/``Ct`` are then not read (A22 may be empty). Its pointers, runs
+    and classes are checked per call (O(q_rest + runs + [X y] rows)); its
+    rows, like ``idx``, come from checked level entries and are not.
 
     ``basis``, for the same path on large designs, is the tuple ``(Pb, Xb,
     alpha, gptr, grow, gval, AXr, XX)``: the output of
@@ -340,7 +345,7 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     cdef char uplo = b'L', trans = b'T'
     fast = all_scalar and k == 1
     cdef const int64_t[::1] pptr, xptr
-    cdef const int32_t[::1] pcls, xcls
+    cdef const int32_t[::1] xcls
     cdef const double[::1] cls_a11
     cdef const double[:, ::1] AXr
     cdef const int32_t[::1] prow32 = None
@@ -395,7 +400,7 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
         if not within(grow, qr):
             raise ValueError("class-basis pairs: Gram rows out of range")
     if use_merged:
-        (pptr, prow_o, pcls, pval_o, xptr, xcls, xval_o, cls_a11, AXr, XX,
+        (pptr, prow_o, pval_o, xptr, xcls, xval_o, cls_a11, AXr, XX,
          rcol, rptr, rcls) = merged
         memset(&stream, 0, sizeof(MergedStream))
         npair = len(prow_o)
@@ -424,18 +429,20 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
             xcols = xval64.shape[1]
         if (pptr.shape[0] != qr + 1 or xptr.shape[0] != qr + 1 or xcols != P
                 or AXr.shape[0] != qr or AXr.shape[1] != P or XX.shape[0] != P
-                or XX.shape[1] != P or npair != pptr[qr]
-                or pcls.shape[0] != pptr[qr] or len(pval_o) != pptr[qr]
-                or xcls.shape[0] != xptr[qr] or nxr != xptr[qr]
-                or (prow16 is not None and qr > 65536)):
+                or XX.shape[1] != P or npair != pptr[qr] or len(pval_o) != pptr[qr]
+                or xcls.shape[0] != xptr[qr] or nxr != xptr[qr]):
             raise ValueError("merged level pairs do not match this model's sizes")
+        if prow16 is not None and qr > 65536:
+            raise ValueError(f"merged level pairs: uint16 rows cannot index {qr} rest columns")
         if not rises(pptr, npair) or not rises(xptr, xcls.shape[0]):
             raise ValueError("merged level pairs: column pointers must rise from 0")
         if (rcol.shape[0] != qr + 1 or rptr.shape[0] != rcls.shape[0] + 1
                 or not rises(rcol, rcls.shape[0]) or not rises(rptr, npair)
-                or not runs_in_columns(rcol, rptr, pptr)
-                or not within(rcls, cls_a11.shape[0] + 1)):
+                or not runs_in_columns(rcol, rptr, pptr)):
             raise ValueError("merged level pairs: the class runs do not tile the columns")
+        if not within(rcls, cls_a11.shape[0] + 1) or not within(xcls, cls_a11.shape[0]):
+            raise ValueError("merged level pairs: a run's or an [X y] row's class is out "
+                             "of range")
         wcls = np.empty(cls_a11.shape[0] + 1)
     if m_inv > nw or (m_inv > 0 and ld_inv < m_inv):
         raise ValueError(f"Sinv must be (ld >= m, m) with m <= {nw}")

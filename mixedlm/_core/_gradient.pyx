@@ -115,7 +115,9 @@ def merged_quadform(pptr, prow, pval, rcol, rptr, rcls, w, rscale, Sinv):
     over their entries e of (2 - [row == c]) pval[e] rscale[row] Sinv[row, c].
     Column c of Sinv is read contiguously; give ``w`` = 0 for the
     Z_rest'Z_rest class. The rows and values come in either storage of
-    ``_pairs.narrow_merged``. The blocked gradient needs only this sum of the
+    ``_pairs.narrow_merged``. Pointers, runs and classes are checked; the
+    rows are not (they come from checked level entries, see
+    ``_pairs.MergedPairs``). The blocked gradient needs only this sum of the
     first factor's quadratic forms, so the per-level ``level_quadform`` is
     not needed on this path.
 
