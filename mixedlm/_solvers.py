@@ -23,7 +23,13 @@ from ._core._basis import basis_quadform
 from ._core._blocked import objective_blocked
 from ._core._chol import solve_lower_transposed
 from ._core._dense import objective_single
-from ._core._gradient import level_matvec, level_quadform, merged_quadform, residual_cross
+from ._core._gradient import (
+    level_matvec,
+    level_normsq,
+    level_quadform,
+    merged_quadform,
+    residual_cross,
+)
 from ._core._remat import column_incidence, level_cross_sparse, level_gram
 from ._fixed import XyMatrix, level_cross, rest_cross
 from ._layout import (
@@ -33,7 +39,7 @@ from ._layout import (
     rest_columns,
     rest_gram_lower,
 )
-from ._pairs import basis_pairs, merged_pairs
+from ._pairs import basis_pairs, merged_pairs, normsq_pays
 from ._terms import FactorBlock
 
 #: Largest dense Schur complement (rest random effects + p + 1) the "auto"
@@ -189,6 +195,10 @@ class BlockedSolver(_FirstBlockSolver):
             self._merged = merged_pairs(self)
             if self._merged is None:
                 self._basis = basis_pairs(self)
+        # the merged path's ML gradient from the inverse factor alone, when cheaper
+        # than forming inv(S) (``_pairs.normsq_pays``)
+        self._normsq = self._merged is not None and normsq_pays(self.idx, self.q_rest)
+        self._gram_formed = True  # of the last evaluation: inv(S) (else inv(L11))
         self._path = "levels"  # of the last evaluation: "levels", "merged" or "basis"
         self._bs = self._Ct = None
         if self._merged is None and self._basis is None:
@@ -223,12 +233,15 @@ class BlockedSolver(_FirstBlockSolver):
         # it from the inverse factor that its factorization produces on the way
         Sinv = self._no_inverse if grad is None else self._inverse(self.q_rest + self.p * reml)
         merged, basis = self._pairs_at(theta)
+        self._gram_formed = not (grad is not None and not reml and self._normsq
+                                 and self._path == "merged")
         obj = objective_blocked(self.A11, self.AZX, self.ptr, self.idx, self.val, self.cptr,
                                 self.cent, self._level_of, self.A22,
                                 self.first.lam(theta), self.q_rest, self.all_scalar,
                                 rscale, start, width, loff, lams,
                                 float(self.n), self.p, reml, self.L, self.C, self.Csp,
-                                self._Tpad, self._bs, self._Ct, Sinv, merged, basis)
+                                self._Tpad, self._bs, self._Ct, Sinv, merged, basis,
+                                gram=self._gram_formed)
         if grad is not None:
             grad[:] = self._gradient(theta, reml, rscale, Sinv) if np.isfinite(obj) else np.nan
         return obj
@@ -283,7 +296,14 @@ class BlockedSolver(_FirstBlockSolver):
         m_l = lam1 * lam1 * a11_l + 1.0
         # the class weights of the quadratic forms, g = f^2 / L^2 = lam1^2 / m^2
         gb = self._basis.gradient_weights(lam1) if self._path == "basis" else None
-        if self._path == "merged" and not reml:
+        diagr = None
+        if not self._gram_formed:  # S holds X = inv(L11): ||X b_l||^2 = b_l' inv(S) b_l
+            # and diag(inv(S)) = the squared columns of X
+            quad, diagr = level_normsq(self.ptr, self.idx, self.val,
+                                       np.ascontiguousarray(lam1 * lam1 / (m_l * m_l)),
+                                       rscale, S, q)
+            sum_off = float(np.sum(lam1 * lam1 * a11_l / m_l)) - quad
+        elif self._path == "merged" and not reml:
             mp = self._merged
             m2 = lam1 * lam1 * mp.a11 + 1.0
             w = np.append(lam1 * lam1 / (m2 * m2), 0.0)  # Gram class: 0
@@ -309,7 +329,8 @@ class BlockedSolver(_FirstBlockSolver):
             quad = level_quadform(self.ptr, self.idx, csp * rscale[self.idx],
                                   np.ascontiguousarray(bx), S, q)
             sum_off = float(np.sum((lam1 * lam1 * a11_l - quad) / m_l))
-        diagr = S.diagonal()[:q]
+        if diagr is None:
+            diagr = S.diagonal()[:q]
         grad = np.zeros(len(theta))
         t1 = int(self.first.tmpl[0, 0])
         logdet1 = 2.0 * sum_off / lam1 if lam1 != 0 else 0.0  # odd in lam1

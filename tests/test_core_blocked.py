@@ -336,3 +336,78 @@ def test_gradient_kernels_reject_inconsistent_input(sim_df):
     args[-1] = np.zeros(s.q_rest - 1)
     with pytest.raises(ValueError, match="sizes"):
         residual_cross(*args)
+
+
+# -- the ML gradient from the inverse factor (``_gradient.level_normsq``) --------
+def _random_levels(rng, nl, m, per_level):
+    """Level-major entries with columns ascending within each level (some empty)."""
+    ptr, idx = [0], []
+    for _ in range(nl):
+        k = int(rng.integers(0, per_level + 1))
+        idx.extend(np.sort(rng.choice(m, size=min(k, m), replace=False)))
+        ptr.append(len(idx))
+    val = rng.normal(size=(len(idx), 1))
+    return np.array(ptr, np.int64), np.array(idx, np.int32), np.ascontiguousarray(val)
+
+
+@pytest.mark.parametrize("m", [1, 5, 32, 33, 70])
+def test_level_normsq_matches_numpy(m):
+    """sum_l wl ||tril(X) (rscale * v_l)||^2 and the squared columns of tril(X),
+    on blocks that end inside a 32-row block and levels that reach the
+    diagonal block; X's strict upper triangle (garbage here) is not read."""
+    from mixedlm._core._gradient import level_normsq
+
+    rng = np.random.default_rng(m)
+    nl = 40
+    ptr, idx, val = _random_levels(rng, nl, m, per_level=6)
+    wl, rscale = rng.uniform(0.1, 2.0, nl), rng.uniform(0.5, 1.5, m)
+    ld = m + 3  # a padded leading dimension, as the solver's buffers have
+    X = np.asfortranarray(rng.normal(size=(ld, m)))  # rows past m are not read
+    L = np.tril(X[:m])
+    V = np.zeros((nl, m))
+    for lv in range(nl):
+        V[lv, idx[ptr[lv]:ptr[lv + 1]]] = val[ptr[lv]:ptr[lv + 1], 0]
+    want = float(np.sum(wl * np.sum((L @ (rscale * V).T) ** 2, axis=0)))
+    total, diag = level_normsq(ptr, idx, val, wl, rscale, X, m)
+    assert total == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(diag, np.sum(L ** 2, axis=0), rtol=1e-13)
+    with pytest.raises(ValueError, match="do not match"):
+        level_normsq(ptr, idx, np.ascontiguousarray(np.c_[val, val]), wl, rscale, X, m)
+    with pytest.raises(ValueError, match="do not match"):
+        level_normsq(ptr, idx, val, wl[:-1], rscale, X, m)
+    if len(idx):  # an entry at column idx.max() of a smaller m
+        with pytest.raises(ValueError, match="out of range"):
+            level_normsq(ptr, idx, val, wl, rscale, X, int(idx.max()))
+
+
+@pytest.mark.parametrize("reml", [False, True], ids=["ML", "REML"])
+@pytest.mark.parametrize("case", ["crossed_scalar", "three_factors", "interaction_crossed"])
+def test_gradient_from_the_inverse_factor(case, reml, sim_df):
+    """The merged path's gradient read off inv(L11) (``level_normsq``) against
+    the one read off inv(S) (lauum + ``merged_quadform``); REML always forms
+    inv(S)."""
+    m = _scalar_model(case, sim_df)
+    s = m.solver
+    assert s._merged is not None and not s._normsq  # too small for it to pay
+    rng = np.random.default_rng(3)
+    for th in [m.theta0(), oracle.random_theta(m, rng), oracle.random_theta(m, rng)]:
+        out = {}
+        for use in (False, True):
+            s._normsq = use
+            g = np.empty(m.ntheta)
+            out[use] = (s.objective(th, reml, g), g)
+            assert s._gram_formed == (reml or not use)
+        assert out[True][0] == out[False][0]
+        np.testing.assert_allclose(out[True][1], out[False][1], rtol=1e-10, atol=1e-10)
+        s._normsq = False
+
+
+def test_normsq_pays_by_its_work():
+    """Chosen when NORMSQ_COST x (sum over entries of q - column) < q^3 / 6."""
+    q = 1128
+    # InstEval-like: 73k entries spread over the columns pay; the same number
+    # of entries all in the first columns (each reaching every row) does not
+    spread = np.random.default_rng(0).integers(0, q, 73_421).astype(np.int32)
+    assert _pairs.normsq_pays(spread, q)
+    assert not _pairs.normsq_pays(np.zeros(73_421, np.int32), q)
+    assert not _pairs.normsq_pays(np.zeros(20, np.int32), 5)

@@ -294,14 +294,15 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                       double[:, :, ::1] L, double[:, :, ::1] C,
                       double[:, ::1] Csp, double[::1, :] T,
                       double[::1] bs, double[:, ::1] Ct, double[::1, :] Sinv,
-                      merged=None, basis=None):
+                      merged=None, basis=None, bint gram=True):
     """Profiled deviance (ML) or REML criterion for several grouping factors.
 
     When ``Sinv`` has m > 0 columns, the inverse of the leading m x m block
     of the Schur complement (lower triangle) is written into it as well, for
     the gradient: X = inv(LT[:m, :m]) comes out of the factorization
-    (``_chol.chol_inv_lead``) and ``_chol.lauum_rec`` forms X'X. Give a
-    (0, 0) array otherwise.
+    (``_chol.chol_inv_lead``) and ``_chol.lauum_rec`` forms X'X, unless
+    ``gram`` is false: ``Sinv`` then holds X itself (lower triangle), for
+    ``_gradient.level_normsq``. Give a (0, 0) array otherwise.
 
     ``merged``, for the scalar fast path, is the tuple ``(pptr, prow, pval,
     xptr, xcls, xval, cls_a11, AXr, XX, rcol, rptr, rcls)``
@@ -514,7 +515,7 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                     T[c, c] += 1.0
                 if m_inv > 0:
                     info = chol_inv_lead(nw, m_inv, &T[0, 0], ld, &Sinv[0, 0], ld_inv)
-                    if info == 0:
+                    if info == 0 and gram:
                         lauum_rec(m_inv, &Sinv[0, 0], ld_inv)
                 else:
                     info = chol_rec(nw, &T[0, 0], ld)

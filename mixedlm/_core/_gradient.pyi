@@ -21,3 +21,7 @@ def residual_cross(
     grow: NDArray[np.int32], gval: NDArray[np.float64], AXr: NDArray[np.float64],
     beta: NDArray[np.float64], b1: NDArray[np.float64], br: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def level_normsq(
+    ptr: NDArray[np.int64], idx: NDArray[np.int32], val: NDArray[np.float64],
+    wl: NDArray[np.float64], rscale: NDArray[np.float64], X: NDArray[np.float64], m: int,
+) -> tuple[float, NDArray[np.float64]]: ...

@@ -7,7 +7,9 @@ profiled objective in a term's theta needs (``_solvers.BlockedSolver``):
   off inv(Omega) (``_blocked.objective_blocked`` writes it); for the first
   factor they need b_l' inv(S) b_l per level, summed with weights:
   ``level_quadform`` (per level), ``merged_quadform`` (class-merged pairs,
-  ``_merge``) or ``_basis.basis_quadform`` (class basis);
+  ``_merge``), ``_basis.basis_quadform`` (class basis), or, from the
+  inverse factor X = inv(L11) without forming inv(S) = X'X,
+  ``level_normsq`` (which also gives diag(inv(S)));
 * Z'r for the residual r at the conditional modes, from the stored cross
   products: ``residual_cross``; and the first factor's modes, whose sparse
   part is ``level_matvec``.
@@ -218,3 +220,60 @@ def residual_cross(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                 zrr[idx[a]] -= val[a, 0] * b1[l]
             zr1[l] = acc
     return zr1_arr, zrr_arr
+
+
+cdef extern from "_normsq.h":
+    double mixedlm_level_normsq(int64_t nl, const int64_t* ptr, const int32_t* idx,
+                                const double* val, const double* wl, const double* rscale,
+                                const double* X, int64_t ldx, int64_t m,
+                                double* diag) noexcept nogil
+
+
+def level_normsq(const int64_t[::1] ptr, const int32_t[::1] idx, const double[:, ::1] val,
+                 const double[::1] wl, const double[::1] rscale, const double[::1, :] X,
+                 Py_ssize_t m):
+    """sum_l wl[l] ||X (rscale * v_l)||^2 for the lower-triangular m x m ``X``,
+    and the squared norms of X's columns (the diagonal of X'X).
+
+    v_l is level l's sparse column over the rest columns (entries
+    ``ptr[l]:ptr[l+1]`` of ``idx``/``val``, ``idx`` ascending within a level,
+    one value per entry: a scalar first factor); only X's lower triangle is
+    read. With X = inv(L11), ||X b||^2 = b' inv(S) b, so this is the
+    gradient's weighted sum of the first factor's quadratic forms without
+    forming inv(S) = X'X (``_chol.lauum_rec``, m^3 / 3 multiply-adds): here
+    sum over entries of (m - column) multiply-adds, over 32-row blocks of X
+    packed so that each stays in L2 cache (``_normsq.h``, compiled for AVX2
+    too where the compiler can dispatch on the CPU). Measured on InstEval
+    (m = 1128, 73k entries, 1 thread): 7.8 ms against 11.7 ms for
+    ``lauum_rec`` plus 1-2.7 ms for ``merged_quadform``.
+
+    NumPy: ``sum(wl[l] * np.sum((np.tril(X) @ (rscale * V[l])) ** 2))`` and
+    ``(np.tril(X) ** 2).sum(axis=0)``.
+
+    Returns
+    -------
+    total : float
+    diag : ndarray of shape (m,)
+    """
+    cdef Py_ssize_t nl = ptr.shape[0] - 1
+    cdef double total = 0.0
+    _check_entries(ptr, idx.shape[0], "level_normsq")
+    if (val.shape[0] != idx.shape[0] or val.shape[1] != 1 or wl.shape[0] != nl
+            or rscale.shape[0] < m or X.shape[0] < m or X.shape[1] < m):
+        raise ValueError("level_normsq: val, wl, rscale or X do not match the entries")
+    if not within(idx, m):
+        raise ValueError("level_normsq: entries out of range")
+    diag_arr = np.zeros(m, dtype=np.float64)
+    cdef double[::1] diag = diag_arr
+    if m == 0:
+        return 0.0, diag_arr
+    with nogil:
+        total = mixedlm_level_normsq(nl, &ptr[0], &idx[0] if idx.shape[0] else NULL,
+                                     &val[0, 0] if idx.shape[0] else NULL, &wl[0] if nl else NULL,
+                                     &rscale[0], &X[0, 0], X.strides[1] // sizeof(double), m,
+                                     &diag[0])
+    if total < 0.0:
+        raise MemoryError("level_normsq: no memory for a block of the inverse factor")
+    return total, diag_arr
+
+
