@@ -277,7 +277,9 @@ class BlockedSolver(_FirstBlockSolver):
                   rscale: NDArray[np.float64], S: NDArray[np.float64]
                   ) -> NDArray[np.float64]:
         """d objective / d theta at the theta of the last evaluation (scalar terms);
-        ``S`` holds inv(Omega) over Z (and X for REML) in its lower triangle."""
+        ``S`` holds inv(Omega) over Z (and X for REML) in its lower triangle, or,
+        when that evaluation did not form it (``_gram_formed`` false), the
+        inverse factor inv(L11)."""
         q, p, T = self.q_rest, self.p, self.T
         rr = T[-1, -1] ** 2
         d = self.n - p if reml else self.n

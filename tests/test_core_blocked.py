@@ -411,3 +411,30 @@ def test_normsq_pays_by_its_work():
     assert _pairs.normsq_pays(spread, q)
     assert not _pairs.normsq_pays(np.zeros(73_421, np.int32), q)
     assert not _pairs.normsq_pays(np.zeros(20, np.int32), 5)
+
+
+def test_level_normsq_rejects_unsorted_levels_and_takes_any_weights():
+    """Columns must ascend within a level (the kernel stops at the block's
+    end); a negative weight is a value like any other, not an error code."""
+    from mixedlm._core._gradient import level_normsq
+
+    ptr = np.array([0, 2], np.int64)
+    X = np.asfortranarray(np.tril(np.ones((4, 4))))
+    val, rs = np.ones((2, 1)), np.ones(4)
+    with pytest.raises(ValueError, match="ascend"):
+        level_normsq(ptr, np.array([3, 1], np.int32), val, np.ones(1), rs, X, 4)
+    total, _ = level_normsq(ptr, np.array([1, 3], np.int32), val, -np.ones(1), rs, X, 4)
+    # X (e1 + e3) = rows 1..3 get 1 from column 1, row 3 also 1 from column 3: 1 + 1 + 4
+    assert total == -6.0
+
+
+def test_fit_with_the_inverse_factor_gradient(sim_df):
+    """A whole fit on the ``level_normsq`` gradient reaches the same optimum as
+    on inv(S) (the test designs are too small for it to be chosen)."""
+    fits = []
+    for use in (False, True):
+        m = _scalar_model("three_factors", sim_df)
+        m.solver._normsq = use
+        fits.append(m.fit())
+    assert fits[1].objective == pytest.approx(fits[0].objective, rel=1e-12)
+    np.testing.assert_allclose(fits[1].theta, fits[0].theta, rtol=1e-5, atol=1e-7)

@@ -42,3 +42,14 @@ cdef inline bint runs_in_columns(const int64_t[::1] rcol, const int64_t[::1] rpt
         if rcol[c] < 0 or rcol[c] >= rptr.shape[0] or rptr[rcol[c]] != pptr[c]:
             return False
     return True
+
+
+cdef inline bint ascending_within(const int64_t[::1] ptr, const int32_t[::1] idx) noexcept nogil:
+    """``idx`` ascends strictly within each level ``ptr[l]:ptr[l+1]`` (``ptr``
+    checked by ``rises`` first)."""
+    cdef Py_ssize_t l, a
+    for l in range(ptr.shape[0] - 1):
+        for a in range(ptr[l] + 1, ptr[l + 1]):
+            if idx[a] <= idx[a - 1]:
+                return False
+    return True

@@ -21,8 +21,9 @@ triangle; the Gram of the rest columns as a CSC lower triangle).
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport free, malloc
 
-from ._checks cimport rises, runs_in_columns, within
+from ._checks cimport ascending_within, rises, runs_in_columns, within
 from ._merge cimport entry_row, stream_value
 
 cnp.import_array()
@@ -74,10 +75,10 @@ def level_quadform(const int64_t[::1] ptr, const int32_t[::1] idx,
     ``objective_blocked`` leaves it). This gives the first factor's entries of
     diag(Omega^{-1}) for the gradient: (1 + b_l' S^{-1} b_l) / L_l^2.
 
-    Measured against the alternative of skipping X'X and accumulating
-    ||X b_l||^2 from X = inv(LT) column by column: that streams about nnz * m / 2
-    entries of X from outside the L2 cache (22 ms on InstEval), while X'X by
-    ``dlauum``-style BLAS-3 plus this lookup costs about 11 ms.
+    Accumulating ||X b_l||^2 from X = inv(LT) column by column instead
+    streams about nnz * m / 2 entries of X from outside the L2 cache (22 ms
+    on InstEval, measured on a Xeon); ``level_normsq`` does it over packed
+    row blocks of X, which the merged path uses when it pays.
 
     NumPy: ``out[l] = b @ S @ b`` with S the full symmetric matrix.
     """
@@ -226,7 +227,8 @@ cdef extern from "_normsq.h":
     double mixedlm_level_normsq(int64_t nl, const int64_t* ptr, const int32_t* idx,
                                 const double* val, const double* wl, const double* rscale,
                                 const double* X, int64_t ldx, int64_t m,
-                                double* diag) noexcept nogil
+                                double* diag, double* panel) noexcept nogil
+    int MIXEDLM_NORMSQ_ROWS
 
 
 def level_normsq(const int64_t[::1] ptr, const int32_t[::1] idx, const double[:, ::1] val,
@@ -240,7 +242,7 @@ def level_normsq(const int64_t[::1] ptr, const int32_t[::1] idx, const double[:,
     one value per entry: a scalar first factor); only X's lower triangle is
     read. With X = inv(L11), ||X b||^2 = b' inv(S) b, so this is the
     gradient's weighted sum of the first factor's quadratic forms without
-    forming inv(S) = X'X (``_chol.lauum_rec``, m^3 / 3 multiply-adds): here
+    forming inv(S) = X'X (``_chol.lauum_rec``, m^3 / 6 multiply-adds): here
     sum over entries of (m - column) multiply-adds, over 32-row blocks of X
     packed so that each stays in L2 cache (``_normsq.h``, compiled for AVX2
     too where the compiler can dispatch on the CPU). Measured on InstEval
@@ -263,17 +265,23 @@ def level_normsq(const int64_t[::1] ptr, const int32_t[::1] idx, const double[:,
         raise ValueError("level_normsq: val, wl, rscale or X do not match the entries")
     if not within(idx, m):
         raise ValueError("level_normsq: entries out of range")
+    if not ascending_within(ptr, idx):
+        raise ValueError("level_normsq: columns must ascend within each level")
     diag_arr = np.zeros(m, dtype=np.float64)
     cdef double[::1] diag = diag_arr
     if m == 0:
         return 0.0, diag_arr
-    with nogil:
-        total = mixedlm_level_normsq(nl, &ptr[0], &idx[0] if idx.shape[0] else NULL,
-                                     &val[0, 0] if idx.shape[0] else NULL, &wl[0] if nl else NULL,
-                                     &rscale[0], &X[0, 0], X.strides[1] // sizeof(double), m,
-                                     &diag[0])
-    if total < 0.0:
+    cdef double* panel = <double*>malloc(sizeof(double) * MIXEDLM_NORMSQ_ROWS * m)
+    if panel == NULL:
         raise MemoryError("level_normsq: no memory for a block of the inverse factor")
+    try:
+        with nogil:
+            total = mixedlm_level_normsq(nl, &ptr[0], &idx[0] if idx.shape[0] else NULL,
+                                         &val[0, 0] if idx.shape[0] else NULL,
+                                         &wl[0] if nl else NULL, &rscale[0], &X[0, 0],
+                                         X.strides[1] // sizeof(double), m, &diag[0], panel)
+    finally:
+        free(panel)
     return total, diag_arr
 
 

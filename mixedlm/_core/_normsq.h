@@ -3,12 +3,15 @@
  *
  * Storage: X column-major with leading dimension ldx (only its lower
  * triangle is read); the level entries level-major (ptr, idx ascending
- * within a level, val one value per entry).
+ * within a level, val one value per entry); panel scratch of
+ * MIXEDLM_NORMSQ_ROWS * m doubles, given by the caller.
  *
- * The inner loop is a short axpy over a block of NORMSQ_ROWS rows; GCC
- * compiles the function twice, for x86-64-v3 (AVX2 and FMA) and for the
- * baseline, and the loader picks one for the CPU it runs on (an ifunc).
- * Elsewhere it is compiled once, for the baseline.
+ * The inner loop is a short axpy over a block of MIXEDLM_NORMSQ_ROWS rows.
+ * With GCC on x86-64 glibc Linux the function is compiled twice, for
+ * x86-64-v3 (AVX2) and for the baseline, and the loader picks one for the
+ * CPU it runs on (an ifunc; musl has none). Elsewhere it is compiled once.
+ * The build is ISO C (-std=c11), which turns off contraction into FMA, so
+ * both versions round alike and give the same bits.
  */
 #ifndef MIXEDLM_NORMSQ_H
 #define MIXEDLM_NORMSQ_H
@@ -17,7 +20,7 @@
 #include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && __GNUC__ >= 12
+    && defined(__GLIBC__) && __GNUC__ >= 12
 #define MIXEDLM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define MIXEDLM_CLONES
@@ -25,23 +28,19 @@
 
 #define MIXEDLM_NORMSQ_ROWS 32
 
-/* Returns the sum, or -1 when the panel cannot be allocated (the sum is >= 0).
- * Also writes diag[c] = ||X[c:m, c]||^2 (the diagonal of X'X), summed over the
- * same blocks as they are packed, so that X is read once. */
+/* Returns the sum. Also writes diag[c] = ||X[c:m, c]||^2 (the diagonal of
+ * X'X), summed over the same blocks as they are packed, so that X is read
+ * once. The panel holds a block's rows of columns 0..r1-1 packed, column j
+ * at panel + j * ROWS, so that the block is one contiguous stretch (strided,
+ * its columns sit in as many pages as there are columns). */
 MIXEDLM_CLONES
 static double mixedlm_level_normsq(int64_t nl, const int64_t* ptr, const int32_t* idx,
                                    const double* val, const double* wl,
                                    const double* rscale, const double* X, int64_t ldx,
-                                   int64_t m, double* diag)
+                                   int64_t m, double* diag, double* panel)
 {
     double acc[MIXEDLM_NORMSQ_ROWS];
     double total = 0.0;
-    /* the block's rows of columns 0..r1-1, packed: column j at panel + j * ROWS,
-     * so that the block is one contiguous stretch (strided, its columns sit in
-     * as many pages as there are columns) */
-    double* panel = (double*)malloc(sizeof(double) * MIXEDLM_NORMSQ_ROWS * (size_t)m);
-    if (panel == NULL)
-        return -1.0;
     for (int64_t c = 0; c < m; c++)
         diag[c] = 0.0;
     for (int64_t r0 = 0; r0 < m; r0 += MIXEDLM_NORMSQ_ROWS) {
@@ -74,7 +73,7 @@ static double mixedlm_level_normsq(int64_t nl, const int64_t* ptr, const int32_t
              * loop of constant length, whose accumulators can stay in registers */
             for (; a < end && idx[a] < r0; a++) {
                 double coef = val[a] * rscale[idx[a]];
-                const double* xcol = panel + idx[a] * MIXEDLM_NORMSQ_ROWS;
+                const double* xcol = panel + (int64_t)idx[a] * MIXEDLM_NORMSQ_ROWS;
                 for (int64_t i = 0; i < MIXEDLM_NORMSQ_ROWS; i++)
                     acc[i] += coef * xcol[i];
             }
@@ -95,7 +94,6 @@ static double mixedlm_level_normsq(int64_t nl, const int64_t* ptr, const int32_t
                               + ((part[2] + part[6]) + (part[3] + part[7])));
         }
     }
-    free(panel);
     return total;
 }
 #endif
