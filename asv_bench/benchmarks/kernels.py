@@ -65,7 +65,9 @@ class Gradient:
 
     InstEval and crossed_100k hold their level pairs merged by class,
     crossed_1m on a class basis (``mixedlm._pairs``); ``track_basis_rank``
-    records that basis's rank (0: no basis).
+    records that basis's rank (0: no basis), ``track_inverse_factor`` whether
+    the gradient reads the first factor's quadratic forms off inv(L11)
+    (``_gradient.level_normsq``, 1) or off inv(S) (0).
     """
 
     params = [["insteval", "crossed_100k", "crossed_1m"]]  # noqa: RUF012 - asv reads class attributes
@@ -82,6 +84,9 @@ class Gradient:
     def track_basis_rank(self, case):
         basis = getattr(self.model.solver, "_basis", None)
         return 0 if basis is None else basis.rank
+
+    def track_inverse_factor(self, case):
+        return int(bool(getattr(self.model.solver, "_normsq", False)))
 
 
 class DenseCholesky:
