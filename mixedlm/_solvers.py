@@ -24,6 +24,7 @@ from ._core._blocked import objective_blocked
 from ._core._chol import solve_lower_transposed
 from ._core._dense import objective_single
 from ._core._gradient import (
+    NORMSQ_WORK_ROWS,
     level_matvec,
     level_normsq,
     level_quadform,
@@ -198,6 +199,7 @@ class BlockedSolver(_FirstBlockSolver):
         # the merged path's ML gradient from the inverse factor alone, when cheaper
         # than forming inv(S) (``_pairs.normsq_pays``)
         self._normsq = self._merged is not None and normsq_pays(self.idx, self.q_rest)
+        self._normsq_work: NDArray[np.float64] | None = None  # its scratch, made on first use
         self._gram_formed = True  # of the last evaluation: inv(S) (else inv(L11))
         self._path = "levels"  # of the last evaluation: "levels", "merged" or "basis"
         self._bs = self._Ct = None
@@ -301,9 +303,11 @@ class BlockedSolver(_FirstBlockSolver):
         diagr = None
         if not self._gram_formed:  # S holds X = inv(L11): ||X b_l||^2 = b_l' inv(S) b_l
             # and diag(inv(S)) = the squared columns of X
+            if self._normsq_work is None:
+                self._normsq_work = np.empty(NORMSQ_WORK_ROWS * q)
             quad, diagr = level_normsq(self.ptr, self.idx, self.val,
                                        np.ascontiguousarray(lam1 * lam1 / (m_l * m_l)),
-                                       rscale, S, q)
+                                       rscale, S, q, self._normsq_work)
             sum_off = float(np.sum(lam1 * lam1 * a11_l / m_l)) - quad
         elif self._path == "merged" and not reml:
             mp = self._merged

@@ -438,3 +438,16 @@ def test_fit_with_the_inverse_factor_gradient(sim_df):
         fits.append(m.fit())
     assert fits[1].objective == pytest.approx(fits[0].objective, rel=1e-12)
     np.testing.assert_allclose(fits[1].theta, fits[0].theta, rtol=1e-5, atol=1e-7)
+
+
+def test_level_normsq_work_is_checked():
+    """The caller's scratch must hold NORMSQ_WORK_ROWS doubles per column."""
+    from mixedlm._core._gradient import NORMSQ_WORK_ROWS, level_normsq
+
+    ptr, idx = np.array([0, 1], np.int64), np.array([0], np.int32)
+    X = np.asfortranarray(np.eye(3))
+    args = (ptr, idx, np.ones((1, 1)), np.ones(1), np.ones(3), X, 3)
+    total, _ = level_normsq(*args, np.empty(NORMSQ_WORK_ROWS * 3))
+    assert total == 1.0
+    with pytest.raises(ValueError, match="work needs"):
+        level_normsq(*args, np.empty(NORMSQ_WORK_ROWS * 3 - 1))

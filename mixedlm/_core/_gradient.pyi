@@ -24,4 +24,7 @@ def residual_cross(
 def level_normsq(
     ptr: NDArray[np.int64], idx: NDArray[np.int32], val: NDArray[np.float64],
     wl: NDArray[np.float64], rscale: NDArray[np.float64], X: NDArray[np.float64], m: int,
+    work: NDArray[np.float64] | None = None,
 ) -> tuple[float, NDArray[np.float64]]: ...
+
+NORMSQ_WORK_ROWS: int

@@ -21,7 +21,6 @@ triangle; the Gram of the rest columns as a CSC lower triangle).
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport free, malloc
 
 from ._checks cimport ascending_within, rises, runs_in_columns, within
 from ._merge cimport entry_row, stream_value
@@ -233,7 +232,7 @@ cdef extern from "_normsq.h":
 
 def level_normsq(const int64_t[::1] ptr, const int32_t[::1] idx, const double[:, ::1] val,
                  const double[::1] wl, const double[::1] rscale, const double[::1, :] X,
-                 Py_ssize_t m):
+                 Py_ssize_t m, double[::1] work=None):
     """sum_l wl[l] ||X (rscale * v_l)||^2 for the lower-triangular m x m ``X``,
     and the squared norms of X's columns (the diagonal of X'X).
 
@@ -248,6 +247,9 @@ def level_normsq(const int64_t[::1] ptr, const int32_t[::1] idx, const double[:,
     too where the compiler can dispatch on the CPU). Measured on InstEval
     (m = 1128, 73k entries, 1 thread): 7.8 ms against 11.7 ms for
     ``lauum_rec`` plus 1-2.7 ms for ``merged_quadform``.
+
+    ``work``, scratch of at least :data:`NORMSQ_WORK_ROWS` * m doubles, is
+    allocated when not given (the solver keeps one across evaluations).
 
     NumPy: ``sum(wl[l] * np.sum((np.tril(X) @ (rscale * V[l])) ** 2))`` and
     ``(np.tril(X) ** 2).sum(axis=0)``.
@@ -271,17 +273,20 @@ def level_normsq(const int64_t[::1] ptr, const int32_t[::1] idx, const double[:,
     cdef double[::1] diag = diag_arr
     if m == 0:
         return 0.0, diag_arr
-    cdef double* panel = <double*>malloc(sizeof(double) * MIXEDLM_NORMSQ_ROWS * m)
-    if panel == NULL:
-        raise MemoryError("level_normsq: no memory for a block of the inverse factor")
-    try:
-        with nogil:
-            total = mixedlm_level_normsq(nl, &ptr[0], &idx[0] if idx.shape[0] else NULL,
-                                         &val[0, 0] if idx.shape[0] else NULL,
-                                         &wl[0] if nl else NULL, &rscale[0], &X[0, 0],
-                                         X.strides[1] // sizeof(double), m, &diag[0], panel)
-    finally:
-        free(panel)
+    if work is None:
+        work = np.empty(MIXEDLM_NORMSQ_ROWS * m, dtype=np.float64)
+    elif work.shape[0] < MIXEDLM_NORMSQ_ROWS * m:
+        raise ValueError(f"level_normsq: work needs {MIXEDLM_NORMSQ_ROWS * m} doubles")
+    with nogil:
+        total = mixedlm_level_normsq(nl, &ptr[0], &idx[0] if idx.shape[0] else NULL,
+                                     &val[0, 0] if idx.shape[0] else NULL,
+                                     &wl[0] if nl else NULL, &rscale[0], &X[0, 0],
+                                     X.strides[1] // sizeof(double), m, &diag[0], &work[0])
     return total, diag_arr
+
+
+#: Rows of the inverse factor per packed block of :func:`level_normsq`: its
+#: ``work`` needs this many doubles per column.
+NORMSQ_WORK_ROWS = MIXEDLM_NORMSQ_ROWS
 
 
