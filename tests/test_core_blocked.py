@@ -350,10 +350,10 @@ def _random_levels(rng, nl, m, per_level):
     return np.array(ptr, np.int64), np.array(idx, np.int32), np.ascontiguousarray(val)
 
 
-@pytest.mark.parametrize("m", [1, 5, 32, 33, 70])
+@pytest.mark.parametrize("m", [1, 5, 32, 64, 65, 140])
 def test_level_normsq_matches_numpy(m):
     """sum_l wl ||tril(X) (rscale * v_l)||^2 and the squared columns of tril(X),
-    on blocks that end inside a 32-row block and levels that reach the
+    on blocks that end inside a 64-row block and levels that reach the
     diagonal block; X's strict upper triangle (garbage here) is not read."""
     from mixedlm._core._gradient import level_normsq
 
