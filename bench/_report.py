@@ -65,7 +65,7 @@ def fits_table(results: dict[str, Any]) -> str:
     header = (
         ["model"]
         + [f"mixedlm {t}T" for t in threads]
-        + [LABELS[p] for p in PACKAGES[1:]]
+        + [f"{LABELS[p]} (all cores)" for p in PACKAGES[1:]]
         + [f"{LABELS[p]} / ours ({tlabel})" for p in PACKAGES[1:]]
         + [f"dev {LABELS[p]}" for p in PACKAGES]
         + ["feval ours/lme4/glmm/rust"]
@@ -91,6 +91,27 @@ def fits_table(results: dict[str, Any]) -> str:
         row.append("/".join(fevals))
         rows.append(row)
     return table(header, rows)
+
+
+def equal_threads_table(results: dict[str, Any], threads: str = "1") -> str:
+    """Every package at the same thread setting (``name@threads`` runs): the
+    like-for-like comparison, beside the main table's peers on every core."""
+    peers = PACKAGES[1:]
+    header = (["model", f"mixedlm {threads}T"] + [f"{LABELS[p]} {threads}T" for p in peers]
+              + [f"{LABELS[p]} / ours" for p in peers]
+              + [f"dev {LABELS[p]}" for p in PACKAGES])
+    rows = []
+    for key, runs in results["fits"].items():
+        names = [f"{p}@{threads}" for p in PACKAGES]
+        if not any(n in runs for n in names[1:]):
+            continue
+        med = [_median(runs.get(n)) for n in names]
+        rows.append([key] + [fmt_time(m) for m in med]
+                    + [_ratio(m, med[0]) for m in med[1:]]
+                    + [fmt_num((runs.get(n) or {}).get("objective")
+                               if not (runs.get(n) or {}).get("error") else None, 4)
+                       for n in names])
+    return table(header, rows) if rows else "(not run: see --peer-threads)"
 
 
 def rounds_table(results: dict[str, Any]) -> str:
@@ -239,9 +260,11 @@ def environment(results: dict[str, Any]) -> str:
         f"- numpy BLAS (dev venv): {m.get('numpy_blas')}",
         f"- peers' threadpools (threadpoolctl): {m.get('peer_threadpools')}",
         (
-            f"- threads: mixedlm timed with OPENBLAS_NUM_THREADS in "
-            f"{results['settings']['threads']}; lme4 and peers inherit OPENBLAS_NUM_THREADS="
-            f"{m.get('OPENBLAS_NUM_THREADS') or 'unset'} (OpenBLAS then uses all cores); "
+            f"- threads: mixedlm timed with OPENBLAS_NUM_THREADS (and OMP_, MKL_, "
+            f"RAYON_NUM_THREADS) in {results['settings']['threads']}; lme4 and peers at "
+            f"{results['settings'].get('peer_threads', ['all'])}, where 'all' inherits "
+            f"OPENBLAS_NUM_THREADS={m.get('OPENBLAS_NUM_THREADS') or 'unset'} "
+            "(OpenBLAS and Rayon then use all cores); "
             f"deviance and feval columns show mixedlm at "
             f"{results['settings']['ratio_threads']} thread(s)"
         ),
@@ -268,6 +291,13 @@ def render(results: dict[str, Any]) -> str:
         "## Fits",
         "",
         fits_table(results),
+        "",
+        "## Every package at 1 thread",
+        "",
+        ("lme4 and the peers as above, with OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, "
+         "MKL_NUM_THREADS and RAYON_NUM_THREADS set to 1 (in the same alternating rounds)."),
+        "",
+        equal_threads_table(results, "1"),
         "",
         "## InstEval per round (the Python packages alternate; medians of each round)",
         "",

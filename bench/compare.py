@@ -4,12 +4,15 @@ Usage (normally through ``bash bench/run.sh``)::
 
     .venv/bin/python bench/compare.py [--quick] [--skip-lme4] [--skip-peers]
                                       [--skip-scale] [--threads 1 2]
+                                      [--peer-threads all 1]
 
 Every measurement runs in its own child process:
 
-* ``run_mixedlm.py`` (this venv) once per OPENBLAS_NUM_THREADS setting,
-* ``lme4_fit.R`` through ``Rscript``,
+* ``run_mixedlm.py`` (this venv) once per thread setting,
+* ``lme4_fit.R`` through ``Rscript``, and
 * ``run_peer.py`` inside each peer's throw-away venv ``bench/.envs/NAME``,
+  each with the machine's default threads (all cores) and at 1 thread, so
+  that the 1-thread figures compare like with like,
 * ``perf_eval.py`` and ``scale.py`` (this venv) per thread setting,
 * single-fit children for the whole-process peak RSS on InstEval.
 
@@ -38,6 +41,24 @@ HERE = Path(__file__).resolve().parent
 ENVS = HERE / ".envs"
 REFERENCE = HERE.parent / "tests" / "reference" / "lme4_public.json"
 PEERS = ("glmm", "mixedlm_rust")
+#: The variables a thread setting sets: OpenBLAS (ours, numpy's, R's), OpenMP,
+#: MKL, and Rayon (glmm's Rust thread pool).
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "RAYON_NUM_THREADS")
+
+
+def thread_env(threads: str) -> dict[str, str] | None:
+    """The environment of a child run at ``threads`` threads ("" or "all":
+    inherited, so OpenBLAS and Rayon use every core)."""
+    if not threads or threads == "all":
+        return None
+    return {name: threads for name in THREAD_VARIABLES}
+
+
+def package_runs(base: str, settings: list[str]) -> list[str]:
+    """Run names of ``base`` at each thread setting: ``base`` for "all",
+    ``base@N`` otherwise (the report's keys)."""
+    return [base if t == "all" else f"{base}@{t}" for t in settings]
 
 
 def log(msg: str) -> None:
@@ -137,22 +158,24 @@ def run_fits(args, packages: list[str], results: dict) -> None:
     for model in select(args.quick):
         rounds: dict[str, list[dict[str, Any]]] = {}
         python_packages = [f"mixedlm@{t}" for t in args.threads] + [
-            p for p in packages if p != "lme4"]
+            name for p in packages if p != "lme4" for name in package_runs(p, args.peer_threads)]
         nrounds = args.rounds if model.big else 1
         for rnd in range(nrounds):
             for name in python_packages:
                 reps = args.reps_big if model.big else args.reps_small
                 package, _, threads = name.partition("@")
-                env = {"OPENBLAS_NUM_THREADS": threads} if threads else None
                 log(f"{model.key}: {name} (round {rnd + 1}/{nrounds})")
-                child = _children.run(fit_command(package, model, reps), env, args.timeout)
+                child = _children.run(fit_command(package, model, reps), thread_env(threads),
+                                      args.timeout)
                 rounds.setdefault(name, []).append(_record(child))
         runs: dict[str, Any] = {name: _pool(rs) for name, rs in rounds.items()}
         if "lme4" in packages:
             reps = args.reps_big_r if model.big else args.reps_small
-            log(f"{model.key}: lme4")
-            runs["lme4"] = _record(
-                _children.run(fit_command("lme4", model, reps), None, args.timeout))
+            for name in package_runs("lme4", args.peer_threads):
+                log(f"{model.key}: {name}")
+                runs[name] = _record(_children.run(
+                    fit_command("lme4", model, reps), thread_env(name.partition("@")[2]),
+                    args.timeout))
         results["fits"][model.key] = runs
 
 
@@ -164,7 +187,7 @@ def run_memory(args, packages: list[str], results: dict) -> None:
         runs = {}
         for package in ["mixedlm"] + packages:
             log(f"peak RSS {model.key}: {package}")
-            env = {"OPENBLAS_NUM_THREADS": threads} if package == "mixedlm" else None
+            env = thread_env(threads) if package == "mixedlm" else None
             child = _children.run(fit_command(package, model, 0), env, args.timeout)
             rec = _record(child)
             runs[package] = {
@@ -179,7 +202,7 @@ def run_memory(args, packages: list[str], results: dict) -> None:
 def run_extras(args, results: dict) -> None:
     """Per-evaluation versus dpotrf, and the scale test, per thread setting."""
     for threads in args.threads:
-        env = {"OPENBLAS_NUM_THREADS": str(threads)}
+        env = thread_env(str(threads))
         log(f"per-evaluation vs dpotrf, OPENBLAS_NUM_THREADS={threads}")
         child = _children.run(
             _py_cmd(sys.executable, "perf_eval.py", "--reps", 20), env, args.timeout
@@ -208,7 +231,7 @@ def summarize_environment(results: dict) -> None:
                 machine["r_blas"], machine["r_lapack"] = entry["blas"], entry.get("lapack")
             blas = entry.get("blas") if isinstance(entry.get("blas"), dict) else None
             if blas and pkg in PEERS and blas.get("threadpools"):
-                pools[pkg] = sorted(
+                pools[name] = sorted(
                     {
                         f"{p['internal_api']} {p['version']} ({p['num_threads']} threads)"
                         for p in blas["threadpools"]
@@ -278,7 +301,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         nargs="+",
         default=[1, 2],
-        help="OPENBLAS_NUM_THREADS settings for mixedlm",
+        help="thread settings for mixedlm (OPENBLAS_NUM_THREADS and the others of "
+             "THREAD_VARIABLES)",
+    )
+    p.add_argument(
+        "--peer-threads",
+        nargs="+",
+        default=["all", "1"],
+        help="thread settings for lme4 and the peers: 'all' (inherited: every core) "
+             "and/or a number",
     )
     p.add_argument("--reps-small", type=int, default=20)
     p.add_argument("--reps-big", type=int, default=5, help="Python packages, big models")
@@ -300,6 +331,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out-dir", type=Path, default=HERE)
     args = p.parse_args(argv)
+    for t in args.peer_threads:
+        if t != "all" and not (t.isdigit() and int(t) > 0):
+            p.error(f"--peer-threads: expected 'all' or a positive number, got {t!r}")
     inherited = os.environ.get("OPENBLAS_NUM_THREADS")
     default_threads = int(inherited) if inherited and inherited.isdigit() else os.cpu_count()
     args.ratio_threads = default_threads if default_threads in args.threads else args.threads[-1]
@@ -318,6 +352,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {
             "quick": args.quick,
             "threads": args.threads,
+            "peer_threads": args.peer_threads,
             "ratio_threads": args.ratio_threads,
             "stat": args.stat,
             "timing": (
