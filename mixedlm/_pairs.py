@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from ._classbasis import class_basis, coefficients
 from ._core._basis import basis_level_pairs
+from ._core._gradient import NORMSQ_WORK_ROWS
 from ._core._merge import merge_level_pairs
 
 #: Class-merged level pairs are built when there are at most this fraction as
@@ -63,21 +64,30 @@ BASIS_PAYBACK_EVALS = 10
 
 
 #: ``_gradient.level_normsq`` against ``_chol.lauum_rec`` + ``merged_quadform``,
-#: per multiply-add: measured on InstEval at 1 thread, 42.6M multiply-adds in
-#: 7.8 ms against lauum's m^3 / 6 = 239M in 11.7 ms, about 3.7 times slower
-#: (its loads are gathered columns); counted as 4.
-NORMSQ_COST = 4.0
+#: per multiply-add: measured on InstEval at 1 thread (AMD EPYC), the kernel's
+#: 46.6M (see :func:`normsq_work`) in 4.5 ms against lauum's m^3 / 6 = 239M in
+#: 11.7 ms, about 2 times slower (its loads are gathered columns); counted as
+#: 2.5, which errs towards forming inv(S).
+NORMSQ_COST = 2.5
+
+
+def normsq_work(idx: NDArray[np.int32], q: int) -> float:
+    """Multiply-adds ``_gradient.level_normsq`` does for these level entries:
+    each entry adds one column of every 64-row block from its own block to the
+    last, 64 rows each (the blocks are padded), so q_pad - 64 floor(idx / 64)
+    with q_pad = 64 ceil(q / 64)."""
+    rows = NORMSQ_WORK_ROWS  # _normsq.h's MIXEDLM_NORMSQ_ROWS
+    q_pad = rows * -(-q // rows)
+    return float(np.sum(q_pad - rows * (idx.astype(np.int64) // rows)))
 
 
 def normsq_pays(idx: NDArray[np.int32], q: int) -> bool:
     """Whether the merged path's ML gradient should read b_l' inv(S) b_l off
-    the inverse factor X (``_gradient.level_normsq``: sum over the level
-    entries of q - column multiply-adds) rather than form inv(S) = X'X
-    (q^3 / 6). On InstEval it saves about 5 ms of an evaluation's 40 at one
-    thread; at two threads OpenBLAS's parallel lauum and the serial kernel
-    take about as long."""
-    work = float(np.sum(q - idx.astype(np.int64)))
-    return NORMSQ_COST * work < q ** 3 / 6.0
+    the inverse factor X (``_gradient.level_normsq``, :func:`normsq_work`
+    multiply-adds) rather than form inv(S) = X'X (q^3 / 6). On InstEval it
+    saves about 9 ms of an evaluation's 36-45 at one thread (measured
+    alternately in one process)."""
+    return NORMSQ_COST * normsq_work(idx, q) < q ** 3 / 6.0
 
 
 def level_pair_count(ptr: NDArray[np.int64]) -> int:

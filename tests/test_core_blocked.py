@@ -403,13 +403,18 @@ def test_gradient_from_the_inverse_factor(case, reml, sim_df):
 
 
 def test_normsq_pays_by_its_work():
-    """Chosen when NORMSQ_COST x (sum over entries of q - column) < q^3 / 6."""
-    q = 1128
-    # InstEval-like: 73k entries spread over the columns pay; the same number
-    # of entries all in the first columns (each reaching every row) does not
+    """Chosen when NORMSQ_COST x the kernel's multiply-adds (64 rows per entry
+    per block from the entry's block on) < q^3 / 6."""
+    q = 1128  # 18 blocks of 64 rows: an entry in block 0 costs 18 x 64 = 1152
+    assert _pairs.normsq_work(np.array([0, 63, 64, 1127], np.int32), q) == 1152 * 2 + 1088 + 64
+    # InstEval-like: 73k entries spread over the columns pay
     spread = np.random.default_rng(0).integers(0, q, 73_421).astype(np.int32)
     assert _pairs.normsq_pays(spread, q)
-    assert not _pairs.normsq_pays(np.zeros(73_421, np.int32), q)
+    # entries all in the first block reach every row: the boundary is at
+    # q^3 / 6 / (NORMSQ_COST * 1152) entries, about 83k
+    edge = q ** 3 / 6 / (_pairs.NORMSQ_COST * 1152)
+    assert _pairs.normsq_pays(np.zeros(int(edge * 0.97), np.int32), q)
+    assert not _pairs.normsq_pays(np.zeros(int(edge * 1.03), np.int32), q)
     assert not _pairs.normsq_pays(np.zeros(20, np.int32), 5)
 
 

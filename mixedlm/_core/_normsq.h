@@ -10,14 +10,18 @@
  * held in 16 accumulators of 4 doubles (GCC's and Clang's vector
  * extension; plain arrays elsewhere). With GCC on x86-64 glibc Linux the
  * function is compiled twice, for x86-64-v3 (AVX2: the accumulators are
- * the 16 ymm registers) and for the baseline, and the loader picks one for
- * the CPU it runs on (an ifunc; musl has none). Elsewhere it is compiled
- * once. MIXEDLM_NO_CLONES compiles it once for the target the compiler is
- * given, MIXEDLM_NO_VECTORS without the vector extension (the tests build
- * each so). Every version does the same IEEE
- * operations in the same order on each row: the build is ISO C (-std=c11),
- * which turns off contraction into FMA, and the lanes are only ever
- * combined in the fixed order below, so all of them give the same bits.
+ * ymm registers, two of them spilled to the stack, as 16 accumulators, the
+ * splat coefficient and the product need 18; 56 or 48 rows measured no
+ * faster) and for the baseline, and the loader picks one for the CPU it
+ * runs on (an ifunc; musl has none). Elsewhere it is compiled once.
+ * MIXEDLM_NO_CLONES compiles it once for the target the compiler is given,
+ * MIXEDLM_NO_VECTORS without the vector extension (the tests build each
+ * so). Every version does the same IEEE operations in the same order on
+ * each row, and the lanes are only ever combined in the fixed order below,
+ * so all of them give the same bits, provided nothing fuses a multiply and
+ * an add: the build is ISO C (-std=c11) with -ffp-contract=off
+ * (mixedlm/_core/meson.build), and Clang, which contracts by default even
+ * in ISO mode, is told so by the pragma below.
  * Measured on InstEval (m = 1128, 73k entries, AMD EPYC Zen 5): 4.5 ms
  * (AVX2) against 7.8 ms with 32-row blocks of scalar code left to the
  * auto-vectorizer; the baseline version takes 18 ms.
@@ -36,6 +40,10 @@
 #endif
 
 #define MIXEDLM_NORMSQ_ROWS 64
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && !defined(MIXEDLM_NO_VECTORS)
 /* 4 doubles, element-wise IEEE arithmetic; a scalar operand is splat */
