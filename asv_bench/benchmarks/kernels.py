@@ -89,6 +89,30 @@ class Gradient:
         return int(bool(getattr(self.model.solver, "_normsq", False)))
 
 
+class InverseFactorNormsq:
+    """``_gradient.level_normsq`` alone on InstEval at the fixed theta: the
+    gradient's sum of ||X b_l||^2 over the 2,972 student levels, X = inv(L11)
+    (1128 x 1128) as the evaluation leaves it."""
+
+    timeout = 600
+
+    def setup(self):
+        from mixedlm._core._gradient import NORMSQ_WORK_ROWS, level_normsq
+
+        model, theta = _model_at("insteval")
+        s = model.solver
+        model.gradient(theta)  # leaves X = inv(L11) in the solver's buffer
+        q = s.q_rest
+        lam1 = s.first.lam(theta)[0, 0]
+        m_l = lam1 * lam1 * s.A11[:, 0, 0] + 1.0
+        self.args = (s.ptr, s.idx, s.val, np.ascontiguousarray(lam1 * lam1 / (m_l * m_l)),
+                     s._rscale(theta), s._Sinv[q], q, np.empty(NORMSQ_WORK_ROWS * q))
+        self.kernel = level_normsq
+
+    def time_level_normsq(self):
+        self.kernel(*self.args)
+
+
 class DenseCholesky:
     """The dense factorizations of the blocked solver at InstEval's order (1157),
     beside LAPACK's ``dpotrf`` on the same matrix: ``_core._chol`` should stay
