@@ -254,3 +254,18 @@ def theta_set(m, seed: int) -> list[np.ndarray]:
     out.append(random_theta(m, rng, zero_diag=1))
     out.append(np.zeros(m.ntheta))
     return out
+
+
+def random_levels(rng: np.random.Generator, nl: int, m: int, per_level: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Level-major sparse entries as the blocked kernels take them: ``ptr``
+    (int64), ``idx`` (int32, columns ascending within each level, up to
+    ``per_level`` of the m columns per level, some levels empty) and ``val``
+    ((nnz, 1) normal values)."""
+    ptr, idx = [0], []
+    for _ in range(nl):
+        k = int(rng.integers(0, per_level + 1))
+        idx.extend(np.sort(rng.choice(m, size=min(k, m), replace=False)))
+        ptr.append(len(idx))
+    val = rng.normal(size=(len(idx), 1))
+    return np.array(ptr, np.int64), np.array(idx, np.int32), np.ascontiguousarray(val)

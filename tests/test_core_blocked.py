@@ -339,17 +339,6 @@ def test_gradient_kernels_reject_inconsistent_input(sim_df):
 
 
 # -- the ML gradient from the inverse factor (``_gradient.level_normsq``) --------
-def _random_levels(rng, nl, m, per_level):
-    """Level-major entries with columns ascending within each level (some empty)."""
-    ptr, idx = [0], []
-    for _ in range(nl):
-        k = int(rng.integers(0, per_level + 1))
-        idx.extend(np.sort(rng.choice(m, size=min(k, m), replace=False)))
-        ptr.append(len(idx))
-    val = rng.normal(size=(len(idx), 1))
-    return np.array(ptr, np.int64), np.array(idx, np.int32), np.ascontiguousarray(val)
-
-
 @pytest.mark.parametrize("m", [1, 5, 32, 64, 65, 140])
 def test_level_normsq_matches_numpy(m):
     """sum_l wl ||tril(X) (rscale * v_l)||^2 and the squared columns of tril(X),
@@ -359,7 +348,7 @@ def test_level_normsq_matches_numpy(m):
 
     rng = np.random.default_rng(m)
     nl = 40
-    ptr, idx, val = _random_levels(rng, nl, m, per_level=6)
+    ptr, idx, val = oracle.random_levels(rng, nl, m, per_level=6)
     wl, rscale = rng.uniform(0.1, 2.0, nl), rng.uniform(0.5, 1.5, m)
     ld = m + 3  # a padded leading dimension, as the solver's buffers have
     X = np.asfortranarray(rng.normal(size=(ld, m)))  # rows past m are not read

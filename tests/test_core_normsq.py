@@ -23,6 +23,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import _oracle as oracle
 import numpy as np
 import pytest
 
@@ -109,17 +110,11 @@ def _problem(rng, nl: int, m: int, per_level: int):
     """Level-major entries (columns ascending within each level, some levels
     empty, some reaching the diagonal block) and a padded lower-triangular X
     with NaN above the diagonal and in the padding rows (never read)."""
-    ptr, idx = [0], []
-    for _ in range(nl):
-        k = int(rng.integers(0, per_level + 1))
-        idx.extend(np.sort(rng.choice(m, size=min(k, m), replace=False)))
-        ptr.append(len(idx))
-    val = rng.normal(size=(len(idx), 1))
+    ptr, idx, val = oracle.random_levels(rng, nl, m, per_level)
     wl, rscale = rng.uniform(0.1, 2.0, nl), rng.uniform(0.5, 1.5, m)
     X = np.full((m + 3, m), np.nan, order="F")
     X[np.tril_indices(m)] = rng.normal(size=m * (m + 1) // 2)
-    return (np.array(ptr, np.int64), np.array(idx, np.int32), np.ascontiguousarray(val),
-            wl, rscale, X)
+    return ptr, idx, val, wl, rscale, X
 
 
 def _run(exe: Path, case: Path, out: Path, m: int
