@@ -258,6 +258,9 @@ def environment(results: dict[str, Any]) -> str:
             f"LAPACK: {m.get('r_lapack')}"
         ),
         f"- numpy BLAS (dev venv): {m.get('numpy_blas')}",
+        (f"- BLAS environment inherited by every package: {m.get('blas_env') or 'none set'}"
+         " (OPENBLAS_CORETYPE, when set, fixes OpenBLAS's kernels for lme4's, numpy's and "
+         "SciPy's OpenBLAS alike)"),
         f"- peers' threadpools (threadpoolctl): {m.get('peer_threadpools')}",
         (
             f"- threads: mixedlm timed with OPENBLAS_NUM_THREADS (and OMP_, MKL_, "

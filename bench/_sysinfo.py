@@ -85,4 +85,8 @@ def describe() -> dict[str, Any]:
         "loadavg_start": load,
         "system_libblas": system_blas(),
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+        # e.g. OPENBLAS_CORETYPE, which overrides OpenBLAS's choice of kernels
+        # for every package here (lme4's Debian OpenBLAS, numpy's and SciPy's)
+        "blas_env": {k: v for k, v in sorted(os.environ.items())
+                     if k.startswith(("OPENBLAS_", "GOTO_", "MKL_", "OMP_"))},
     }

@@ -6,6 +6,9 @@
 #   --install-r   apt-get install R, lme4 (and jsonlite) when they are missing
 #                 (otherwise lme4 is skipped with a note)
 #   --quick       only sleepstudy and InstEval service*dept
+#   --native-blas unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for every
+#                 package, so that each OpenBLAS picks its kernels for this CPU
+#                 (an inherited OPENBLAS_CORETYPE fixes them for all alike)
 #   anything else is passed to bench/compare.py (--skip-scale, --skip-peers,
 #   --skip-lme4, --threads 1 2, --reps-big N, ...)
 #
@@ -24,7 +27,8 @@ args=()
 for a in "$@"; do
   case "$a" in
     --install-r) install_r=1 ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --native-blas) unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) args+=("$a") ;;
   esac
 done
