@@ -242,7 +242,8 @@ def level_normsq(const int64_t[::1] ptr, const int32_t[::1] idx, const double[:,
     read. With X = inv(L11), ||X b||^2 = b' inv(S) b, so this is the
     gradient's weighted sum of the first factor's quadratic forms without
     forming inv(S) = X'X (``_chol.lauum_rec``, m^3 / 6 multiply-adds): here
-    sum over entries of (m - column) multiply-adds, over 64-row blocks of X
+    about sum over entries of (m - column) multiply-adds (exactly:
+    ``_pairs.normsq_work``, the blocks being padded), over 64-row blocks of X
     packed so that each stays in L2 cache (``_normsq.h``, in vectors of 4
     doubles, compiled for AVX2 too where the compiler can dispatch on the
     CPU; every version gives the same bits). Measured on InstEval (m = 1128,

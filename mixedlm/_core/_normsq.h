@@ -58,7 +58,8 @@ typedef double mixedlm_v4d __attribute__((vector_size(4 * sizeof(double))));
  * its columns sit in as many pages as there are columns), with zeros where
  * X has none: above the diagonal, and below row m in a last, shorter block.
  * Every entry then adds a whole column of the panel, a loop of constant
- * length whose accumulators stay in registers. */
+ * length whose accumulators the compiler can keep in registers (all but
+ * two of them with AVX2, see above). */
 MIXEDLM_CLONES
 static double mixedlm_level_normsq(int64_t nl, const int64_t* ptr, const int32_t* idx,
                                    const double* val, const double* wl,
