@@ -40,6 +40,7 @@ from ._layout import (
     rest_columns,
     rest_gram_lower,
 )
+from ._dissection import dissect
 from ._pairs import basis_pairs, merged_pairs, normsq_pays
 from ._terms import FactorBlock
 
@@ -89,6 +90,11 @@ class _FirstBlockSolver:
         # part still holds lam' A11_l lam + I (LAPACK leaves it), so take triu
         return np.linalg.solve(np.triu(self.L), s[:, :, None])[:, :, 0]
 
+    def _term_order(self, v: NDArray[np.float64]) -> NDArray[np.float64]:
+        """A vector over the stored rest columns in the terms' order (the
+        blocked solver may store them in a dissected order)."""
+        return v
+
     def _last_row_solve(self) -> NDArray[np.float64]:
         """inv(LT)' (r e_last), r = LT[-1, -1]: -[u_rest, beta] and 1 (see solution)."""
         nw = self.T.shape[0]
@@ -106,10 +112,11 @@ class _FirstBlockSolver:
         w2 = self._last_row_solve()
         beta = -w2[q:q + p]
         us = [self._first_modes(theta, w2)]
+        wr = self._term_order(w2[:q])
         start = 0
         for b in self.rest:
             m = b.nlevels * b.k
-            us.append(-w2[start:start + m].reshape(b.nlevels, b.k))
+            us.append(-wr[start:start + m].reshape(b.nlevels, b.k))
             start += m
         RX = np.tril(self.T[q:q + p, q:q + p])
         return beta, us, RX, float(r * r)
@@ -153,7 +160,10 @@ class BlockedSolver(_FirstBlockSolver):
     and diag(Omega^{-1}) comes from inv(Omega) over the random effects, formed
     from the inverse factor that the factorization produces on the way
     (``_core._chol.chol_inv_lead``, ``lauum_rec``), plus a per-level quadratic
-    form (``_core._gradient``).
+    form (``_core._gradient``). With scalar terms the rest columns may be
+    stored in a dissected order (``_dissection``), whose independent
+    components ``_core._sepchol`` factors before the dense root; vectors over
+    them are put back in the terms' order by ``_term_order``.
     """
 
     name = "blocked"
@@ -169,9 +179,23 @@ class BlockedSolver(_FirstBlockSolver):
         self.q_rest = int(sum(r.nlevels * r.k for r in self.rest))
         self.A11 = level_gram(b.codes, b.z, nl)
         self.AZX = level_cross(b.codes, b.z, Xy, nl)
+        self.all_scalar = all(r.k == 1 for r in self.rest)
+        self.has_gradient = self.all_scalar and k == 1
         # idx comes sorted within each level: the kernel's scatter walks down columns
         self.ptr, self.idx, self.val = level_cross_sparse(b.codes, b.z, cols, vals, nl,
                                                           self.q_rest)
+        # the rest block's Gram (lower, CSC): with Z_rest'[X y] below, the only
+        # pass over the rows for the rest factors
+        self._gram = rest_gram_lower(cols, vals, self.q_rest)
+        # scalar terms: the rest columns stored in a dissected order when its
+        # factorization pays (``_dissection``); everything below is built in it
+        self._dissection = (dissect(self.ptr, self.idx, self._gram, self.q_rest, P)
+                            if self.has_gradient else None)
+        if self._dissection is not None:
+            cols = self._dissection.iperm[cols].astype(np.int32)
+            self.ptr, self.idx, self.val = level_cross_sparse(b.codes, b.z, cols, vals, nl,
+                                                              self.q_rest)
+            self._gram = rest_gram_lower(cols, vals, self.q_rest)
         self._XyXy = np.asfortranarray(XyXy)  # the kernels read it column-major
         nw = self.q_rest + P
         self.L = np.empty((nl, k, k))
@@ -179,18 +203,16 @@ class BlockedSolver(_FirstBlockSolver):
         self.Csp = np.empty((len(self.idx), k))
         self._Tpad = padded_square(nw)
         self.T = self._Tpad[:nw]
-        self.all_scalar = all(r.k == 1 for r in self.rest)
-        self.has_gradient = self.all_scalar and k == 1
         self._layout = column_layout(self.rest)
+        # the lambda of each stored rest column: its offset in lambda_values
+        self._loff = (self._layout[2] if self._dissection is None
+                      else self._layout[2][self._dissection.perm])
         # the same entries by rest column (level order within a column)
         self.cptr, self.cent, self._level_of = column_incidence(self.ptr, self.idx,
                                                                 self.q_rest)
         self._Sinv: dict[int, NDArray[np.float64]] = {}
         self._no_inverse = np.zeros((0, 0), order="F")
         self._merged = self._basis = None
-        # the rest block's Gram (lower, CSC) and Z_rest'[X y]: the only pass over
-        # the rows for the rest factors
-        self._gram = rest_gram_lower(cols, vals, self.q_rest)
         self._AXr = rest_cross(cols, vals, Xy, self.q_rest)
         if self.has_gradient:  # the level pairs' representation (``_pairs``)
             self._merged = merged_pairs(self)
@@ -230,7 +252,7 @@ class BlockedSolver(_FirstBlockSolver):
                                       "every random-effects term is scalar")
         start, width, loff = self._layout
         lams = lambda_values(self.rest, theta)
-        rscale = lams[loff]  # lambda of each rest column (used when all are scalar)
+        rscale = lams[self._loff]  # lambda of each stored rest column (scalar terms)
         # the gradient needs inv(Omega) over Z (and X for REML): the kernel forms
         # it from the inverse factor that its factorization produces on the way
         Sinv = self._no_inverse if grad is None else self._inverse(self.q_rest + self.p * reml)
@@ -243,7 +265,7 @@ class BlockedSolver(_FirstBlockSolver):
                                 rscale, start, width, loff, lams,
                                 float(self.n), self.p, reml, self.L, self.C, self.Csp,
                                 self._Tpad, self._bs, self._Ct, Sinv, merged, basis,
-                                gram=self._gram_formed)
+                                gram=self._gram_formed, dissected=self._dissected_arg())
         if grad is not None:
             grad[:] = self._gradient(theta, reml, rscale, Sinv) if np.isfinite(obj) else np.nan
         return obj
@@ -265,8 +287,18 @@ class BlockedSolver(_FirstBlockSolver):
         return None, None
 
     def _rscale(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
-        """The lambda of each rest column (meaningful when every rest term is scalar)."""
-        return lambda_values(self.rest, theta)[self._layout[2]]
+        """The lambda of each stored rest column (meaningful when every rest term
+        is scalar)."""
+        return lambda_values(self.rest, theta)[self._loff]
+
+    def _dissected_arg(self) -> tuple | None:
+        """The ``dissected`` argument of ``objective_blocked``."""
+        d = self._dissection
+        return None if d is None else (d.cstart, d.rptr, d.rrow, d.work, d.gsize, d.usize)
+
+    def _term_order(self, v: NDArray[np.float64]) -> NDArray[np.float64]:
+        """A vector over the stored rest columns in the terms' order."""
+        return v if self._dissection is None else v[self._dissection.iperm]
 
     def _inverse(self, m: int) -> NDArray[np.float64]:
         """The (padded) m x m buffer the kernel writes inv(Omega[:m, :m]) into."""
@@ -337,6 +369,7 @@ class BlockedSolver(_FirstBlockSolver):
             sum_off = float(np.sum((lam1 * lam1 * a11_l - quad) / m_l))
         if diagr is None:
             diagr = S.diagonal()[:q]
+        diagr, zrr, ur = self._term_order(diagr), self._term_order(zrr), self._term_order(ur)
         grad = np.zeros(len(theta))
         t1 = int(self.first.tmpl[0, 0])
         logdet1 = 2.0 * sum_off / lam1 if lam1 != 0 else 0.0  # odd in lam1

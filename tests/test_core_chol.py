@@ -47,6 +47,19 @@ def test_cholesky_inverse_of_leading_block(n, frac):
     assert np.all(out[np.triu_indices(m, 1)] == 7.0)
 
 
+@pytest.mark.parametrize("n", [7, 129, 1157])
+def test_cholesky_inverse_factor_without_the_gram(n):
+    m = n - 5
+    A = spd(n, 2000 + n)
+    W = A.copy(order="F")
+    out = np.full((m, m), 7.0, order="F")
+    assert _chol.cholesky_inverse(W, out, gram=False) == 0
+    L = np.linalg.cholesky(A)
+    want = np.linalg.inv(L[:m, :m])
+    np.testing.assert_allclose(np.tril(out), want, rtol=0, atol=1e-12 * np.abs(want).max())
+    assert np.all(out[np.triu_indices(m, 1)] == 7.0)
+
+
 @pytest.mark.parametrize("n, bad", [(5, 3), (100, 1), (300, 200), (300, 299)])
 def test_not_positive_definite_reports_the_leading_minor(n, bad):
     """info is LAPACK's: the order of the first leading minor that is not positive."""

@@ -142,6 +142,56 @@ class DenseCholesky:
         self.run()
 
 
+class DissectedCholesky:
+    """InstEval's Schur complement (1,157 columns with [X y]) in the solver's
+    dissected order (``_core._sepchol``) against the dense kernels on the same
+    matrix, without and with the inverse factor the gradient needs; and the
+    symbolic analysis (``_dissection.dissect``) that finds the order."""
+
+    params = [["dense", "dissected"], ["factor", "factor_inverse"]]  # noqa: RUF012
+    param_names = ["order", "kernel"]  # noqa: RUF012
+
+    def setup(self, order, kernel):
+        from mixedlm._core import _chol, _sepchol
+
+        model, theta = _model_at("insteval")
+        s = model.solver
+        self.dissection = s._dissection
+        if self.dissection is None:
+            raise NotImplementedError("this build does not dissect InstEval")
+        model.objective(theta)
+        L = np.tril(s.T)
+        self.A = np.asfortranarray(L @ L.T)  # the factored matrix, to rounding
+        self.W = np.empty_like(self.A, order="F")
+        m = s.q_rest
+        self.out = np.zeros((m, m), order="F")
+        d = self.dissection
+        self.run = {
+            ("dense", "factor"): lambda: _chol.cholesky(self.W),
+            ("dense", "factor_inverse"): lambda: _chol.cholesky_inverse(self.W, self.out,
+                                                                        gram=False),
+            ("dissected", "factor"): lambda: _sepchol.cholesky_dissected(
+                self.W, d.cstart, d.rptr, d.rrow),
+            ("dissected", "factor_inverse"): lambda: _sepchol.cholesky_dissected(
+                self.W, d.cstart, d.rptr, d.rrow, self.out),
+        }[order, kernel]
+        self.solver = s
+
+    def time_kernel(self, order, kernel):
+        np.copyto(self.W, self.A)
+        self.run()
+
+    def time_dissect(self, order, kernel):
+        from mixedlm._dissection import dissect
+
+        s = self.solver
+        dissect(s.ptr, s.idx, s._gram, s.q_rest, s.p + 1)
+
+    def track_flops_share(self, order, kernel):
+        """The dissected factorization's flops as a share of the dense one's."""
+        return self.dissection.flops if order == "dissected" else 1.0
+
+
 class FixedMatrix:
     """[X y] of a fixed part of factors only (``mixedlm._fixed.fixed_matrix``):
     formulaic on the distinct level combinations, then the rows gathered

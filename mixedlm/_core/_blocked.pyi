@@ -11,5 +11,5 @@ def objective_blocked(
     L: NDArray[np.float64], C: NDArray[np.float64], Csp: NDArray[np.float64],
     T: NDArray[np.float64], bs: NDArray[np.float64], Ct: NDArray[np.float64],
     Sinv: NDArray[np.float64], merged: tuple | None = None, basis: tuple | None = None,
-    gram: bool = True,
+    gram: bool = True, dissected: tuple | None = None,
 ) -> float: ...

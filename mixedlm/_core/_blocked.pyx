@@ -13,7 +13,9 @@ in). Per theta:
     LT  = chol(T)
 
 and the objective reads log-determinants and sqrt(pwrss) off the diagonals.
-No pass over the observations is made.
+No pass over the observations is made. With scalar terms the rest columns
+may come in a dissected order (``mixedlm/_dissection.py``): T is then
+factored by ``_sepchol``, component by component and then its dense root.
 
 Storage layout
 --------------
@@ -47,6 +49,7 @@ from ._basis cimport assemble_basis
 from ._merge cimport entry_row, stream_value
 from ._checks cimport rises, runs_in_columns, within
 from ._chol cimport chol_inv_lead, chol_rec, lauum_rec
+from ._sepchol cimport check_dissection, chol_dissected, chol_inv_dissected
 from ._linalg cimport factor_level, lam_t_vec, solve_lower
 
 cnp.import_array()
@@ -294,7 +297,7 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                       double[:, :, ::1] L, double[:, :, ::1] C,
                       double[:, ::1] Csp, double[::1, :] T,
                       double[::1] bs, double[:, ::1] Ct, double[::1, :] Sinv,
-                      merged=None, basis=None, bint gram=True):
+                      merged=None, basis=None, bint gram=True, dissected=None):
     """Profiled deviance (ML) or REML criterion for several grouping factors.
 
     When ``Sinv`` has m > 0 columns, the inverse of the leading m x m block
@@ -324,6 +327,13 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     over ``merged``. ``Csp`` is then not written: nothing on that path reads
     it (the caller forms f_l val from ``L`` where it needs it), which keeps
     the evaluation free of O(nnz) work beyond the per-level factors.
+
+    ``dissected``, for the scalar path in a dissected order of the rest
+    columns (``mixedlm/_dissection.py``), is the tuple ``(cstart, rptr,
+    rrow, work, gsize, usize)``: the components and their root rows, and the
+    scratch of ``_sepchol``'s kernels, which then factor T (and form the
+    inverse factor) in place of the dense ones. Checked per call (O(components
+    + rows)).
 
     Sizes and pointers are checked on every call (C loops, O(levels +
     q_rest)); the entries of ``idx`` are checked once where the solver
@@ -369,6 +379,12 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
     cdef const int32_t[::1] grow
     cdef Py_ssize_t rb = 0
     cdef Py_ssize_t nnz = idx.shape[0]
+    cdef bint use_dis = dissected is not None
+    cdef const int64_t[::1] dstart, drptr
+    cdef const int32_t[::1] drrow
+    cdef double[::1] dwork
+    cdef Py_ssize_t dg = 0, du = 0
+    cdef int ncomp = 0
     if (nw != qr + P or ld < nw or ptr.shape[0] != nl + 1 or val.shape[0] != nnz
             or val.shape[1] != k or AZX.shape[0] != P or AZX.shape[1] != nl
             or AZX.shape[2] != k or A11.shape[2] != k or L.shape[0] != nl
@@ -447,6 +463,17 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
         wcls = np.empty(cls_a11.shape[0] + 1)
     if m_inv > nw or (m_inv > 0 and ld_inv < m_inv):
         raise ValueError(f"Sinv must be (ld >= m, m) with m <= {nw}")
+    if use_dis:
+        dstart, drptr, drrow, dwork, dg, du = dissected
+        ncomp = <int>(dstart.shape[0] - 1)
+        if not fast:
+            raise ValueError("objective_blocked: a dissected order needs scalar terms")
+        if (dg < 0 or du < 0 or dg + du > dwork.shape[0]
+                or not check_dissection(nw, dstart, drptr, drrow, dwork.shape[0], qr)):
+            raise ValueError("objective_blocked: the dissection does not match this model")
+        if dstart[ncomp] > qr or (m_inv > 0 and m_inv < dstart[ncomp]):
+            raise ValueError("objective_blocked: the dissection's root must hold the "
+                             "inverse's last rows and every [X y] row")
     cdef double *tmp = <double*>malloc(sizeof(double) * (kk + 1))
     if tmp == NULL:
         raise MemoryError()
@@ -514,9 +541,18 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                 for c in range(qr):
                     T[c, c] += 1.0
                 if m_inv > 0:
-                    info = chol_inv_lead(nw, m_inv, &T[0, 0], ld, &Sinv[0, 0], ld_inv)
+                    if use_dis:
+                        info = chol_inv_dissected(nw, m_inv, &T[0, 0], ld, &Sinv[0, 0],
+                                                  ld_inv, ncomp, &dstart[0], &drptr[0],
+                                                  &drrow[0] if drrow.shape[0] else NULL,
+                                                  &dwork[0], dg, du)
+                    else:
+                        info = chol_inv_lead(nw, m_inv, &T[0, 0], ld, &Sinv[0, 0], ld_inv)
                     if info == 0 and gram:
                         lauum_rec(m_inv, &Sinv[0, 0], ld_inv)
+                elif use_dis:
+                    info = chol_dissected(nw, &T[0, 0], ld, ncomp, &dstart[0], &drptr[0],
+                                          &drrow[0] if drrow.shape[0] else NULL, &dwork[0], dg)
                 else:
                     info = chol_rec(nw, &T[0, 0], ld)
         if info != 0:

@@ -223,9 +223,11 @@ def cholesky(double[::1, :] a):
     return info
 
 
-def cholesky_inverse(double[::1, :] a, double[::1, :] out):
+def cholesky_inverse(double[::1, :] a, double[::1, :] out, bint gram=True):
     """In place: L = chol(a) into ``a`` (n x n) and inv(a[:m, :m]) (lower
-    triangle) into the m x m ``out``, m <= n.
+    triangle) into the m x m ``out``, m <= n; with ``gram`` false, the
+    inverse factor inv(L[:m, :m]) instead (what the merged path's gradient
+    reads).
 
     Returns LAPACK's info (0 on success); the strict upper triangles are left
     as they were. For tests and benchmarks (the solver calls the C function).
@@ -239,6 +241,6 @@ def cholesky_inverse(double[::1, :] a, double[::1, :] out):
         return 0
     with nogil:
         info = chol_inv_lead(n, m, &a[0, 0], n, &out[0, 0] if m > 0 else NULL, m if m > 0 else 1)
-        if info == 0 and m > 0:
+        if info == 0 and m > 0 and gram:
             lauum_rec(m, &out[0, 0], m)
     return info
