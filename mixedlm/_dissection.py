@@ -114,12 +114,22 @@ def dissect(ptr: NDArray[np.int64], idx: NDArray[np.int32],
         else:
             comp[j] = comp[up]
     lead = np.argsort(comp, kind="stable")  # grouped by component, order kept within
-    perm = np.concatenate([order[:k][lead], order[k:]])
     sizes = np.bincount(comp, minlength=len(tops)).astype(np.int64)
-    xy_rows = np.arange(q, q + P, dtype=np.int32)
     # a component's root rows are its top's structure (the structure of a
     # column below its parent is in its parent's), all in the root
-    rows = [np.concatenate([struct_rows(struct, t), xy_rows]) for t in tops]
+    reach = [struct_rows(struct, t) for t in tops]
+    # the root is dense, so its order is free: root columns reached by the
+    # same components go together, which makes each component's rows a few
+    # contiguous runs (the kernels copy and add runs)
+    signature = np.zeros((len(tops), q - k), dtype=bool)
+    for i, r in enumerate(reach):
+        signature[i, r - k] = True
+    root = np.lexsort(signature[::-1]) if len(tops) else np.arange(q - k)
+    at = np.empty(q - k, dtype=np.int64)
+    at[root] = np.arange(q - k)
+    perm = np.concatenate([order[:k][lead], order[k:][root]])
+    xy_rows = np.arange(q, q + P, dtype=np.int32)
+    rows = [np.concatenate([np.sort(at[r - k] + k).astype(np.int32), xy_rows]) for r in reach]
     rho = np.array([len(r) for r in rows], dtype=np.int64)
     fact, inv = _flops(sizes, rho, q - k + P, q + P, P)
     dense_fact, dense_inv = (q + P) ** 3 / 3, q ** 3 / 3
@@ -129,8 +139,8 @@ def dissect(ptr: NDArray[np.int64], idx: NDArray[np.int32],
     cstart = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     rptr = np.concatenate([[0], np.cumsum(rho)]).astype(np.int64)
     rrow = np.concatenate(rows).astype(np.int32) if rows else np.empty(0, np.int32)
-    g, u = work_size(cstart, rptr, q + P)
+    g, u, r = work_size(cstart, rptr, q + P)
     iperm = np.empty(q, dtype=np.int64)
     iperm[perm] = np.arange(q)
-    return Dissection(perm, iperm, cstart, rptr, rrow, np.empty(max(g + u, 1)),
+    return Dissection(perm, iperm, cstart, rptr, rrow, np.empty(g + u + r),
                       int(g), int(u), fact)

@@ -468,8 +468,7 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
         ncomp = <int>(dstart.shape[0] - 1)
         if not fast:
             raise ValueError("objective_blocked: a dissected order needs scalar terms")
-        if (dg < 0 or du < 0 or dg + du > dwork.shape[0]
-                or not check_dissection(nw, dstart, drptr, drrow, dwork.shape[0], qr)):
+        if not check_dissection(nw, dstart, drptr, drrow, dwork.shape[0], dg, du, qr):
             raise ValueError("objective_blocked: the dissection does not match this model")
         if dstart[ncomp] > qr or (m_inv > 0 and m_inv < dstart[ncomp]):
             raise ValueError("objective_blocked: the dissection's root must hold the "
@@ -552,7 +551,8 @@ def objective_blocked(const double[:, :, ::1] A11, const double[:, :, ::1] AZX,
                         lauum_rec(m_inv, &Sinv[0, 0], ld_inv)
                 elif use_dis:
                     info = chol_dissected(nw, &T[0, 0], ld, ncomp, &dstart[0], &drptr[0],
-                                          &drrow[0] if drrow.shape[0] else NULL, &dwork[0], dg)
+                                          &drrow[0] if drrow.shape[0] else NULL, &dwork[0],
+                                          dg, du)
                 else:
                     info = chol_rec(nw, &T[0, 0], ld)
         if info != 0:

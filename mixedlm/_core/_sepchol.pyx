@@ -37,7 +37,7 @@ Storage layout
 """
 import numpy as np
 cimport numpy as cnp
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t, int64_t
 from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm
 from ._chol cimport _solve_right, chol_inv, chol_inv_lead, chol_rec
@@ -46,51 +46,98 @@ from ._checks cimport rises, within
 cnp.import_array()
 
 
-cdef inline void _gather_rows(const double* a, int lda, const int32_t* rows, int nr,
-                              int col0, int nc, double* g) noexcept nogil:
-    """NumPy: ``g[:nr, :nc] = a[rows, col0:col0 + nc]`` (g column-major, ld nr)."""
-    cdef int ii, jj
+cdef struct Runs:
+    # the rows of a component as maximal runs of consecutive rows: run t is
+    # rows[at[t]:at[t] + length[t]] = rows[at[t]] + 0, 1, ...
+    int n
+    int* at
+    int* length
+
+
+cdef inline void _find_runs(const int32_t* rows, int nr, Runs* runs) noexcept nogil:
+    """Splits ``rows`` (ascending) into runs of consecutive rows."""
+    cdef int ii
+    runs.n = 0
+    for ii in range(nr):
+        if ii == 0 or rows[ii] != rows[ii - 1] + 1:
+            runs.at[runs.n] = ii
+            runs.length[runs.n] = 0
+            runs.n += 1
+        runs.length[runs.n - 1] += 1
+
+
+cdef inline void _gather_rows(const double* a, int lda, const int32_t* rows, const Runs* runs,
+                              int nr, int col0, int nc, double* g) noexcept nogil:
+    """NumPy: ``g[:nr, :nc] = a[rows, col0:col0 + nc]`` (g column-major, ld nr),
+    a run of rows at a time."""
+    cdef int jj, t
     cdef const double* col
     for jj in range(nc):
         col = a + <Py_ssize_t>(col0 + jj) * lda
-        for ii in range(nr):
-            g[ii + jj * nr] = col[rows[ii]]
+        for t in range(runs.n):
+            memcpy(g + runs.at[t] + <Py_ssize_t>jj * nr, col + rows[runs.at[t]],
+                   runs.length[t] * sizeof(double))
 
 
-cdef inline void _scatter_rows(double* a, int lda, const int32_t* rows, int nr,
-                               int col0, int nc, const double* g) noexcept nogil:
-    """NumPy: ``a[rows, col0:col0 + nc] = g[:nr, :nc]``."""
-    cdef int ii, jj
+cdef inline void _scatter_rows(double* a, int lda, const int32_t* rows, const Runs* runs,
+                               int nr, int col0, int nc, const double* g) noexcept nogil:
+    """NumPy: ``a[rows, col0:col0 + nc] = g[:nr, :nc]``, a run of rows at a time."""
+    cdef int jj, t
     cdef double* col
     for jj in range(nc):
         col = a + <Py_ssize_t>(col0 + jj) * lda
-        for ii in range(nr):
-            col[rows[ii]] = g[ii + jj * nr]
+        for t in range(runs.n):
+            memcpy(col + rows[runs.at[t]], g + runs.at[t] + <Py_ssize_t>jj * nr,
+                   runs.length[t] * sizeof(double))
 
 
-cdef inline void _update_root(double* a, int lda, const int32_t* rows, int nr,
-                              const double* g, int nc, double* u) noexcept nogil:
-    """NumPy: ``a[np.ix_(rows, rows)] -= g @ g.T`` (lower; rows ascending)."""
+cdef inline void _add_run(double* dst, const double* src, int n) noexcept nogil:
+    """NumPy: ``dst[:n] += src[:n]``."""
+    cdef int d
+    for d in range(n):
+        dst[d] += src[d]
+
+
+cdef inline void _update_root(double* a, int lda, const int32_t* rows, const Runs* runs,
+                              int nr, const double* g, int nc, double* u) noexcept nogil:
+    """NumPy: ``a[np.ix_(rows, rows)] -= g @ g.T`` (lower; rows ascending),
+    added a run of rows at a time."""
     cdef char lo = b'L', no = b'N'
     cdef double minus = -1.0, zero = 0.0
-    cdef int ii, jj
+    cdef int jj, t = 0, s, e
     cdef double* col
+    cdef const double* ucol
     # BLAS dsyrk, NumPy: u[lower] = -(g @ g.T)[lower]
     dsyrk(&lo, &no, &nr, &nc, &minus, <double*>g, &nr, &zero, u, &nr)
     for jj in range(nr):
+        while runs.at[t] + runs.length[t] <= jj:
+            t += 1
         col = a + <Py_ssize_t>rows[jj] * lda
-        for ii in range(jj, nr):
-            col[rows[ii]] += u[ii + jj * nr]
+        ucol = u + <Py_ssize_t>jj * nr
+        # rows jj.. of the run holding jj, then the later runs whole
+        e = runs.at[t] + runs.length[t]
+        _add_run(col + rows[jj], ucol + jj, e - jj)
+        for s in range(t + 1, runs.n):
+            _add_run(col + rows[runs.at[s]], ucol + runs.at[s], runs.length[s])
+
+
+cdef inline void _runs_in(Runs* runs, double* space, Py_ssize_t n) noexcept nogil:
+    """Runs stored in ``space`` (at least n + 1 doubles: two ints per entry)."""
+    runs.at = <int*>space
+    runs.length = runs.at + n
 
 
 cdef int chol_dissected(int nw, double* a, int lda, int ncomp, const int64_t* cstart,
                         const int64_t* rptr, const int32_t* rrow, double* work,
-                        Py_ssize_t gsize) noexcept nogil:
+                        Py_ssize_t gsize, Py_ssize_t usize) noexcept nogil:
     """In place: the lower Cholesky factor of the dissected ``a``; 0 on
     success, else LAPACK's info (the order of the first non-positive minor).
-    ``work`` holds G (``gsize`` entries) and then the root update."""
+    ``work`` holds G (``gsize`` entries), the root update (``usize``) and
+    the rows' runs (:func:`work_size`)."""
     cdef int i, b, c, rho, info, k = <int>cstart[ncomp]
     cdef const int32_t* rows
+    cdef Runs runs
+    _runs_in(&runs, work + gsize + usize, nw - k)
     for i in range(ncomp):
         b = <int>cstart[i]
         c = <int>(cstart[i + 1] - b)
@@ -101,11 +148,12 @@ cdef int chol_dissected(int nw, double* a, int lda, int ncomp, const int64_t* cs
             return info + b
         if rho == 0:
             continue
-        _gather_rows(a, lda, rows, rho, b, c, work)
+        _find_runs(rows, rho, &runs)
+        _gather_rows(a, lda, rows, &runs, rho, b, c, work)
         # NumPy: G = G @ inv(L_i).T (recursive, mostly dgemm)
         _solve_right(c, rho, a + <Py_ssize_t>b * lda + b, lda, work, rho)
-        _scatter_rows(a, lda, rows, rho, b, c, work)
-        _update_root(a, lda, rows, rho, work, c, work + gsize)
+        _scatter_rows(a, lda, rows, &runs, rho, b, c, work)
+        _update_root(a, lda, rows, &runs, rho, work, c, work + gsize)
     info = chol_rec(nw - k, a + <Py_ssize_t>k * lda + k, lda)
     return 0 if info == 0 else info + k
 
@@ -115,14 +163,15 @@ cdef int chol_inv_dissected(int nw, int m, double* a, int lda, double* x, int ld
                             const int32_t* rrow, double* work, Py_ssize_t gsize,
                             Py_ssize_t usize) noexcept nogil:
     """As :func:`chol_dissected`, and inv(L[:m, :m]) (lower) into ``x``, for
-    k <= m <= nw; 0 on success (LAPACK's info). ``work``: G (``gsize``),
-    then the root update (``usize``)."""
+    k <= m <= nw; 0 on success (LAPACK's info). ``work`` as there."""
     cdef int i, b, c, e, rho, rz, info, jj, nr
     cdef int k = <int>cstart[ncomp]
     cdef const int32_t* rows
     cdef char lo = b'L', no = b'N', tr = b'T', right = b'R', left = b'L'
     cdef double one = 1.0, minus = -1.0
     cdef double* xi
+    cdef Runs runs
+    _runs_in(&runs, work + gsize + usize, nw - k)
     for i in range(ncomp):
         b = <int>cstart[i]
         c = <int>(cstart[i + 1] - b)
@@ -134,11 +183,12 @@ cdef int chol_inv_dissected(int nw, int m, double* a, int lda, double* x, int ld
             return info + b
         if rho == 0:
             continue
-        _gather_rows(a, lda, rows, rho, b, c, work)
+        _find_runs(rows, rho, &runs)
+        _gather_rows(a, lda, rows, &runs, rho, b, c, work)
         # BLAS dtrmm, NumPy: G = G @ X_i.T (= G inv(L_i)')
         dtrmm(&right, &lo, &tr, &no, &rho, &c, &one, xi, &ldx, work, &rho)
-        _scatter_rows(a, lda, rows, rho, b, c, work)
-        _update_root(a, lda, rows, rho, work, c, work + gsize)
+        _scatter_rows(a, lda, rows, &runs, rho, b, c, work)
+        _update_root(a, lda, rows, &runs, rho, work, c, work + gsize)
     info = chol_inv_lead(nw - k, m - k, a + <Py_ssize_t>k * lda + k, lda,
                          x + <Py_ssize_t>k * ldx + k, ldx)
     if info != 0:
@@ -158,12 +208,13 @@ cdef int chol_inv_dissected(int nw, int m, double* a, int lda, double* x, int ld
             memset(x + <Py_ssize_t>(b + jj) * ldx + e, 0, (m - e) * sizeof(double))
         if rz == 0:
             continue
-        _gather_rows(a, lda, rows, rz, b, c, work)
+        _find_runs(rows, rz, &runs)
+        _gather_rows(a, lda, rows, &runs, rz, b, c, work)
         xi = x + <Py_ssize_t>b * ldx + b
         # BLAS dtrmm, NumPy: W = G[:rz] @ X_i
         dtrmm(&right, &lo, &no, &no, &rz, &c, &one, xi, &ldx, work, &rz)
         # NumPy: X[rows[:rz], b:e] = W, then X[k:m, b:e] = -X_C @ X[k:m, b:e]
-        _scatter_rows(x, ldx, rows, rz, b, c, work)
+        _scatter_rows(x, ldx, rows, &runs, rz, b, c, work)
         nr = m - k
         # BLAS dtrmm (left, lower): half the multiply-adds of a dgemm on X_C's
         # gathered columns, which R_i nearly spans (InstEval: 268-463 of 504)
@@ -173,9 +224,9 @@ cdef int chol_inv_dissected(int nw, int m, double* a, int lda, double* x, int ld
 
 
 def work_size(const int64_t[::1] cstart, const int64_t[::1] rptr, Py_ssize_t nw):
-    """Scratch (float64 entries) of the kernels: the sizes of G and of the
-    root update, max rho_i c_i and max rho_i^2 (``nw`` is not used: kept for
-    the signature's symmetry with the check)."""
+    """Scratch (float64 entries) of the kernels, in three parts: G (max rho_i
+    c_i), the root update (max rho_i^2), and the rows' runs (two ints per
+    root row: nw - k + 1)."""
     cdef Py_ssize_t i, g = 0, u = 0, rho, c
     cdef Py_ssize_t ncomp = cstart.shape[0] - 1
     for i in range(ncomp):
@@ -183,16 +234,16 @@ def work_size(const int64_t[::1] cstart, const int64_t[::1] rptr, Py_ssize_t nw)
         c = cstart[i + 1] - cstart[i]
         g = max(g, rho * c)
         u = max(u, rho * rho)
-    return g, u
+    return g, u, nw - cstart[ncomp] + 1
 
 
 cdef bint check_dissection(Py_ssize_t nw, const int64_t[::1] cstart, const int64_t[::1] rptr,
-                           const int32_t[::1] rrow, Py_ssize_t nwork,
-                           Py_ssize_t dense_from) noexcept nogil:
+                           const int32_t[::1] rrow, Py_ssize_t nwork, Py_ssize_t gsize,
+                           Py_ssize_t usize, Py_ssize_t dense_from) noexcept nogil:
     """The components tile [0, k), each one's rows rise within [k, nw) and
     end with every row from ``dense_from`` (the [X y] rows, which every
-    column reaches), and ``work`` holds the kernels' scratch (O(components +
-    rows))."""
+    column reaches), and ``work`` (``nwork`` entries, split at ``gsize`` and
+    ``gsize + usize``) holds the kernels' scratch (O(components + rows))."""
     cdef Py_ssize_t ncomp = cstart.shape[0] - 1, i, a, g = 0, u = 0, rho, k
     cdef Py_ssize_t nd = nw - dense_from
     if ncomp < 0 or rptr.shape[0] != ncomp + 1:
@@ -213,7 +264,7 @@ cdef bint check_dissection(Py_ssize_t nw, const int64_t[::1] cstart, const int64
             return False  # rising and ending below nw: the last nd rows are then dense_from..nw-1
         g = max(g, rho * (cstart[i + 1] - cstart[i]))
         u = max(u, rho * rho)
-    return nwork >= g + u
+    return gsize >= g and usize >= u and nwork >= gsize + usize + nw - k + 1
 
 
 def cholesky_dissected(double[::1, :] a, const int64_t[::1] cstart, const int64_t[::1] rptr,
@@ -225,13 +276,15 @@ def cholesky_dissected(double[::1, :] a, const int64_t[::1] cstart, const int64_
     For tests and benchmarks; the blocked solver calls the C functions.
     """
     cdef int n = <int>a.shape[0], info, m
-    cdef Py_ssize_t g, u
+    cdef Py_ssize_t g, u, r
     if a.shape[1] != n:
         raise ValueError(f"cholesky_dissected needs a square a, got {a.shape[0]} x {a.shape[1]}")
-    g, u = work_size(cstart, rptr, n)
-    work = np.empty(max(g + u, 1))
+    if cstart.shape[0] < 1 or not 0 <= cstart[cstart.shape[0] - 1] <= n:
+        raise ValueError("cholesky_dissected: the dissection's root must start within the matrix")
+    g, u, r = work_size(cstart, rptr, n)
+    work = np.empty(g + u + r)
     cdef double[::1] w = work
-    if not check_dissection(n, cstart, rptr, rrow, w.shape[0], n):
+    if not check_dissection(n, cstart, rptr, rrow, w.shape[0], g, u, n):
         raise ValueError("cholesky_dissected: the components and rows do not describe "
                          "a dissection of this matrix")
     if out is not None:
@@ -239,11 +292,11 @@ def cholesky_dissected(double[::1, :] a, const int64_t[::1] cstart, const int64_
         if out.shape[1] != m or m > n or m < cstart[cstart.shape[0] - 1]:
             raise ValueError("cholesky_dissected: out must be m x m with k <= m <= n")
         with nogil:
-            info = chol_inv_dissected(n, m, &a[0, 0], n, &out[0, 0], m,
+            info = chol_inv_dissected(n, m, &a[0, 0], n, &out[0, 0] if m > 0 else NULL, max(m, 1),
                                       <int>(cstart.shape[0] - 1), &cstart[0], &rptr[0],
                                       &rrow[0] if rrow.shape[0] else NULL, &w[0], g, u)
         return info
     with nogil:
         info = chol_dissected(n, &a[0, 0], n, <int>(cstart.shape[0] - 1), &cstart[0],
-                              &rptr[0], &rrow[0] if rrow.shape[0] else NULL, &w[0], g)
+                              &rptr[0], &rrow[0] if rrow.shape[0] else NULL, &w[0], g, u)
     return info
