@@ -63,8 +63,9 @@ class Dissection(NamedTuple):
 
 def _flops(sizes: NDArray[np.int64], rho: NDArray[np.int64], root: int, nw: int,
            P: int) -> tuple[float, float]:
-    """Multiply-adds of the dissected factorization and of its inverse factor
-    (the random-effects part), each as a share of the dense ones."""
+    """Flops of the dissected factorization and of its inverse factor (over
+    the random effects, as the ML gradient needs it), each as a share of the
+    dense ones' (the same count: n^3 / 3 for either dense kernel)."""
     c, r = sizes.astype(float), rho.astype(float)
     fact = float(np.sum(c ** 3 / 3 + r * c * c + r * r * c) + root ** 3 / 3)
     rz, m_root = np.maximum(r - P, 0.0), max(root - P, 0)

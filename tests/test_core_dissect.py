@@ -66,6 +66,23 @@ def test_factor_structure_matches_a_numeric_factor(q, seed):
         assert parent[j] == (below[0] if len(below) else -1)
 
 
-def test_factor_structure_checks_the_permutation_length():
-    with pytest.raises(ValueError, match="perm has 2 entries for 3 columns"):
-        _dissect.factor_structure(np.eye(3, dtype=np.uint8), np.arange(2, dtype=np.int64))
+def test_bad_input_is_refused():
+    eye = np.eye(3, dtype=np.uint8)
+    with pytest.raises(ValueError, match="perm has 2 entries for 3 x 3 columns"):
+        _dissect.factor_structure(eye, np.arange(2, dtype=np.int64))
+    for perm in ([0, 0, 1], [0, 1, 3], [-1, 0, 1]):
+        with pytest.raises(ValueError, match="not a permutation"):
+            _dissect.factor_structure(eye, np.array(perm, dtype=np.int64))
+    _, _, S = _dissect.factor_structure(eye, np.arange(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="column 3 out of range"):
+        _dissect.struct_rows(S, 3)
+    ptr = np.array([0, 2, 3], np.int64)
+    idx = np.array([1, 4, 2], np.int32)
+    gptr = np.arange(6, dtype=np.int64)
+    grow = np.arange(5, dtype=np.int32)
+    _dissect.schur_pattern(ptr, idx, gptr, grow, 5)  # consistent
+    for args in [(ptr, np.array([1, 5, 2], np.int32), gptr, grow),
+                 (np.array([0, 2, 4], np.int64), idx, gptr, grow),
+                 (ptr, idx, gptr[:-1], grow), (ptr, idx, gptr, grow + 1)]:
+        with pytest.raises(ValueError, match="out of range for 5 rest columns"):
+            _dissect.schur_pattern(*args, 5)

@@ -112,3 +112,5 @@ def test_work_size_counts_each_part():
     cstart = np.array([0, 3, 10], np.int64)
     rptr = np.array([0, 4, 6], np.int64)
     assert _sepchol.work_size(cstart, rptr, 15) == (max(4 * 3, 2 * 7), 16, 15 - 10 + 1)
+    with pytest.raises(ValueError, match="one length"):
+        _sepchol.work_size(cstart, np.array([0, 4], np.int64), 15)

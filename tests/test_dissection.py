@@ -15,17 +15,20 @@ import pandas as pd
 import pytest
 
 import mixedlm
-from mixedlm import _dissection
+from mixedlm import _dissection, _pairs
 from mixedlm._core._dissect import schur_pattern
 
 FORMULAS = ["y ~ 1 + x + (1|s) + (1|d)", "y ~ 1 + x + (1|s) + (1|d) + (1|g)"]
 
 
 def grouped(seed: int = 5, groups: int = 6, per_group: int = 60, shared: int = 8,
-            students: int = 900, n: int = 9000) -> pd.DataFrame:
-    """Students taking courses from instructors of one group, or shared ones."""
+            students: int = 900, n: int = 9000, balanced: bool = False) -> pd.DataFrame:
+    """Students taking courses from instructors of one group, or shared ones
+    (``balanced``: n / students rows each, so that their weights form a few
+    classes, as the class basis needs)."""
     rng = np.random.default_rng(seed)
-    s = rng.integers(0, students, n)
+    s = (np.repeat(np.arange(students), n // students) if balanced
+         else rng.integers(0, students, n))
     home = rng.integers(0, groups, students)[s]
     local = home * per_group + rng.integers(0, per_group, n)
     d = np.where(rng.random(n) < 0.05, groups * per_group + rng.integers(0, shared, n), local)
@@ -112,3 +115,67 @@ def test_small_or_unstructured_designs_keep_the_dense_order(data):
                          "s": pd.Categorical(rng.integers(0, 300, n)),
                          "d": pd.Categorical(rng.integers(0, 300, n))})
     assert mixedlm.lmm(FORMULAS[0], flat).solver._dissection is None
+
+
+def test_a_dissection_that_does_not_match_is_refused(data):
+    """objective_blocked refuses a dissection whose rows miss the [X y] rows, or
+    whose scratch offsets do not fit (the kernels write at those offsets)."""
+    m = mixedlm.lmm(FORMULAS[0], data)
+    s, D = m.solver, m.solver._dissection
+    theta = np.array([0.5, 0.7])
+    good = m.objective(theta)
+    keep = np.ones(len(D.rrow), bool)
+    keep[D.rptr[1] - 1] = False  # component 0 without its last [X y] row
+    missing = D._replace(rrow=D.rrow[keep], rptr=np.concatenate(
+        [[0], D.rptr[1:] - 1]).astype(np.int64))
+    small = D._replace(gsize=D.gsize - 1)
+    short = D._replace(work=D.work[:-1])
+    for bad in (missing, small, short):
+        s._dissection = bad
+        with pytest.raises(ValueError, match="dissection does not match"):
+            m.objective(theta)
+    s._dissection = D._replace(usize=D.usize + len(D.work))
+    with pytest.raises(ValueError, match="dissection does not match"):
+        m.objective(theta)
+    s._dissection = D
+    assert m.objective(theta) == good
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+@pytest.mark.parametrize("path", ["levels", "basis", "gram"])
+def test_every_assembly_path_matches_the_dense_order(formula, path, data, monkeypatch):
+    """The per-level and class-basis assemblies (forced as in test_core_basis),
+    and the merged path's gradient through inv(S) rather than the inverse
+    factor's norms, give the dense order's objective and gradient."""
+    if path == "basis":
+        data = grouped(balanced=True)
+    if path != "gram":
+        monkeypatch.setattr(_pairs, "MERGE_MAX_LEVEL_PAIRS", -1)
+        monkeypatch.setattr(_pairs, "BASIS_PAIR_COST", 1e9 if path == "basis" else 0.0)
+    models = [_model(formula, data, on, monkeypatch) for on in (False, True)]
+    if path == "gram":
+        for m in models:
+            m.solver._normsq = False
+    rng = np.random.default_rng(11)
+    for theta in [rng.uniform(0.05, 2.0, len(models[0].lower)) for _ in range(3)]:
+        for reml in (False, True):
+            f0, f1 = (m.objective(theta, reml) for m in models)
+            assert f1 == pytest.approx(f0, rel=1e-12)
+            g0, g1 = (m.gradient(theta, reml) for m in models)
+            np.testing.assert_allclose(g1, g0, rtol=1e-8, atol=1e-8)
+            want = "merged" if path == "gram" else path
+            assert models[1].solver._path == want
+            assert models[1].solver._gram_formed == (path != "gram" or reml
+                                                     or not models[1].solver._normsq)
+
+
+@pytest.mark.parametrize("formula", ["y ~ 1 + x + (1|s) + (1 + x|d)",
+                                     "y ~ 1 + x + (1 + x|s) + (1|d)"])
+def test_vector_terms_keep_the_dense_order(formula, data, monkeypatch):
+    """The dissected kernels take scalar terms only: a random slope on either
+    factor keeps the dense order, with the same objective as before."""
+    monkeypatch.setattr(_dissection, "DISSECT_MIN_COLUMNS", 1)
+    m = mixedlm.lmm(formula, data)
+    assert m.solver.name == "blocked" and m.solver._dissection is None
+    theta = np.full(len(m.lower), 0.5)
+    assert np.isfinite(m.objective(theta))

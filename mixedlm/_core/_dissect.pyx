@@ -7,7 +7,7 @@ Storage layout
 * ``ptr`` (nl+1,) int64, ``idx`` (nnz,) int32: the rest columns each level
   of the first factor touches (``_remat.level_cross_sparse``); ``gptr``
   (q+1,) int64 and ``grow`` int32: the lower triangle of Z_rest'Z_rest by
-  column (CSC). Both checked by the caller (indices in [0, q)).
+  column (CSC). Pointers and indices are checked here (O(entries)).
 * The pattern: a dense (q, q) uint8 matrix, C order, 1 where the Schur
   complement can be nonzero (both triangles and the diagonal).
 * Column structures of the Cholesky factor in the order ``perm``: a (q, W)
@@ -18,6 +18,7 @@ Storage layout
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from ._checks cimport rises, within
 
 cnp.import_array()
 
@@ -38,6 +39,10 @@ def schur_pattern(const int64_t[::1] ptr, const int32_t[::1] idx, const int64_t[
     entries and their transposes, and the diagonal.
     """
     cdef Py_ssize_t nl = ptr.shape[0] - 1, l, a, b, c, e, i, j
+    if (not rises(ptr, idx.shape[0]) or not within(idx, q) or gptr.shape[0] != q + 1
+            or not rises(gptr, grow.shape[0]) or not within(grow, q)):
+        raise ValueError("schur_pattern: pointers or rows out of range for "
+                         f"{q} rest columns")
     P_arr = np.zeros((q, q), dtype=np.uint8)
     cdef uint8_t[:, ::1] P = P_arr
     with nogil:
@@ -97,8 +102,15 @@ def factor_structure(const uint8_t[:, ::1] P, const int64_t[::1] perm):
         Bit i of row j set when L[i, j] can be nonzero (i > j).
     """
     cdef Py_ssize_t q = P.shape[0], W = (q + 63) // 64, i, j, w, par, pj
-    if perm.shape[0] != q:
-        raise ValueError(f"factor_structure: perm has {perm.shape[0]} entries for {q} columns")
+    if perm.shape[0] != q or P.shape[1] != q:
+        raise ValueError(f"factor_structure: perm has {perm.shape[0]} entries for "
+                         f"{P.shape[0]} x {P.shape[1]} columns")
+    seen = np.zeros(q, dtype=np.uint8)
+    cdef uint8_t[::1] sn = seen
+    for j in range(q):
+        if perm[j] < 0 or perm[j] >= q or sn[perm[j]]:
+            raise ValueError("factor_structure: perm is not a permutation of the columns")
+        sn[perm[j]] = 1
     struct_arr = np.zeros((q, max(W, 1)), dtype=np.uint64)
     parent_arr = np.empty(q, dtype=np.int64)
     count_arr = np.empty(q, dtype=np.int64)
@@ -139,6 +151,8 @@ def struct_rows(const uint64_t[:, ::1] S, Py_ssize_t j):
     """
     cdef Py_ssize_t W = S.shape[1], w, n = 0
     cdef uint64_t x
+    if not 0 <= j < S.shape[0]:
+        raise ValueError(f"struct_rows: column {j} out of range for {S.shape[0]} columns")
     for w in range(W):
         n += mixedlm_popcount64(S[j, w])
     out_arr = np.empty(n, dtype=np.int32)
