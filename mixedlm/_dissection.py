@@ -99,8 +99,11 @@ def dissect(ptr: NDArray[np.int64], idx: NDArray[np.int32],
     pattern = schur_pattern(ptr, idx, gptr, grow, q)
     indptr, indices = lower_csc(pattern)
     A = sp.csc_matrix((np.ones(len(indices)), indices, indptr), shape=(q, q))
-    order = np.asarray(cholmod.analyze(A, mode="simplicial", ordering_method="amd").P(),
-                       dtype=np.int64)
+    try:
+        order = np.asarray(cholmod.analyze(A, mode="simplicial", ordering_method="amd").P(),
+                           dtype=np.int64)
+    except cholmod.CholmodError:  # no ordering: the dense order works for any pattern
+        return None
     parent, count, struct = factor_structure(pattern, order)
     dense_tail = count == q - np.arange(q)
     k = q - int(np.argmin(dense_tail[::-1])) if not dense_tail.all() else 0

@@ -179,3 +179,19 @@ def test_vector_terms_keep_the_dense_order(formula, data, monkeypatch):
     assert m.solver.name == "blocked" and m.solver._dissection is None
     theta = np.full(len(m.lower), 0.5)
     assert np.isfinite(m.objective(theta))
+
+
+def test_a_failed_ordering_keeps_the_dense_order(data, monkeypatch):
+    from sksparse import cholmod
+
+    def fail(*args, **kwargs):
+        raise cholmod.CholmodError("no ordering")
+
+    monkeypatch.setattr(_dissection.cholmod, "analyze", fail)
+    m = mixedlm.lmm(FORMULAS[0], data)
+    assert m.solver._dissection is None
+    monkeypatch.undo()
+    d = mixedlm.lmm(FORMULAS[0], data)
+    assert d.solver._dissection is not None
+    theta = np.array([0.4, 0.9])
+    assert m.objective(theta) == pytest.approx(d.objective(theta), rel=1e-12)
