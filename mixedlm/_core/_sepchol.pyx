@@ -127,6 +127,27 @@ cdef inline void _runs_in(Runs* runs, double* space, Py_ssize_t n) noexcept nogi
     runs.length = runs.at + n
 
 
+cdef inline void _fold_component(double* a, int lda, const int32_t* rows, Runs* runs,
+                                 int rho, int b, int c, const double* xi, int ldx,
+                                 double* work, Py_ssize_t gsize) noexcept nogil:
+    """The root rows of component i (columns b:b+c, already factored): G =
+    a[rows, b:b+c] inv(L_i)', written back as L's rows, and the root update
+    a[rows, rows] -= G G'. Solved by L_i itself, or, when ``xi`` is given,
+    by multiplying with X_i = inv(L_i)."""
+    cdef char lo = b'L', no = b'N', tr = b'T', right = b'R'
+    cdef double one = 1.0
+    _find_runs(rows, rho, runs)
+    _gather_rows(a, lda, rows, runs, rho, b, c, work)
+    if xi == NULL:
+        # NumPy: G = G @ inv(L_i).T (recursive, mostly dgemm)
+        _solve_right(c, rho, a + <Py_ssize_t>b * lda + b, lda, work, rho)
+    else:
+        # BLAS dtrmm, NumPy: G = G @ X_i.T (= G inv(L_i)')
+        dtrmm(&right, &lo, &tr, &no, &rho, &c, &one, <double*>xi, &ldx, work, &rho)
+    _scatter_rows(a, lda, rows, runs, rho, b, c, work)
+    _update_root(a, lda, rows, runs, rho, work, c, work + gsize)
+
+
 cdef int chol_dissected(int nw, double* a, int lda, int ncomp, const int64_t* cstart,
                         const int64_t* rptr, const int32_t* rrow, double* work,
                         Py_ssize_t gsize, Py_ssize_t usize) noexcept nogil:
@@ -134,42 +155,23 @@ cdef int chol_dissected(int nw, double* a, int lda, int ncomp, const int64_t* cs
     success, else LAPACK's info (the order of the first non-positive minor).
     ``work`` holds G (``gsize`` entries), the root update (``usize``) and
     the rows' runs (:func:`work_size`)."""
-    cdef int i, b, c, rho, info, k = <int>cstart[ncomp]
-    cdef const int32_t* rows
-    cdef Runs runs
-    _runs_in(&runs, work + gsize + usize, nw - k)
-    for i in range(ncomp):
-        b = <int>cstart[i]
-        c = <int>(cstart[i + 1] - b)
-        rho = <int>(rptr[i + 1] - rptr[i])
-        rows = rrow + rptr[i]
-        info = chol_rec(c, a + <Py_ssize_t>b * lda + b, lda)
-        if info != 0:
-            return info + b
-        if rho == 0:
-            continue
-        _find_runs(rows, rho, &runs)
-        _gather_rows(a, lda, rows, &runs, rho, b, c, work)
-        # NumPy: G = G @ inv(L_i).T (recursive, mostly dgemm)
-        _solve_right(c, rho, a + <Py_ssize_t>b * lda + b, lda, work, rho)
-        _scatter_rows(a, lda, rows, &runs, rho, b, c, work)
-        _update_root(a, lda, rows, &runs, rho, work, c, work + gsize)
-    info = chol_rec(nw - k, a + <Py_ssize_t>k * lda + k, lda)
-    return 0 if info == 0 else info + k
+    return chol_inv_dissected(nw, 0, a, lda, NULL, 1, ncomp, cstart, rptr, rrow, work,
+                              gsize, usize)
 
 
 cdef int chol_inv_dissected(int nw, int m, double* a, int lda, double* x, int ldx,
                             int ncomp, const int64_t* cstart, const int64_t* rptr,
                             const int32_t* rrow, double* work, Py_ssize_t gsize,
                             Py_ssize_t usize) noexcept nogil:
-    """As :func:`chol_dissected`, and inv(L[:m, :m]) (lower) into ``x``, for
-    k <= m <= nw; 0 on success (LAPACK's info). ``work`` as there."""
+    """As :func:`chol_dissected`, and, unless ``x`` is NULL, inv(L[:m, :m])
+    (lower) into ``x``, for k <= m <= nw; 0 on success (LAPACK's info).
+    ``work`` as there."""
     cdef int i, b, c, e, rho, rz, info, jj, nr
     cdef int k = <int>cstart[ncomp]
     cdef const int32_t* rows
-    cdef char lo = b'L', no = b'N', tr = b'T', right = b'R', left = b'L'
+    cdef char lo = b'L', no = b'N', right = b'R', left = b'L'
     cdef double one = 1.0, minus = -1.0
-    cdef double* xi
+    cdef double* xi = NULL
     cdef Runs runs
     _runs_in(&runs, work + gsize + usize, nw - k)
     for i in range(ncomp):
@@ -177,18 +179,18 @@ cdef int chol_inv_dissected(int nw, int m, double* a, int lda, double* x, int ld
         c = <int>(cstart[i + 1] - b)
         rho = <int>(rptr[i + 1] - rptr[i])
         rows = rrow + rptr[i]
-        xi = x + <Py_ssize_t>b * ldx + b
-        info = chol_inv(c, a + <Py_ssize_t>b * lda + b, lda, xi, ldx)
+        if x == NULL:
+            info = chol_rec(c, a + <Py_ssize_t>b * lda + b, lda)
+        else:
+            xi = x + <Py_ssize_t>b * ldx + b
+            info = chol_inv(c, a + <Py_ssize_t>b * lda + b, lda, xi, ldx)
         if info != 0:
             return info + b
-        if rho == 0:
-            continue
-        _find_runs(rows, rho, &runs)
-        _gather_rows(a, lda, rows, &runs, rho, b, c, work)
-        # BLAS dtrmm, NumPy: G = G @ X_i.T (= G inv(L_i)')
-        dtrmm(&right, &lo, &tr, &no, &rho, &c, &one, xi, &ldx, work, &rho)
-        _scatter_rows(a, lda, rows, &runs, rho, b, c, work)
-        _update_root(a, lda, rows, &runs, rho, work, c, work + gsize)
+        if rho > 0:
+            _fold_component(a, lda, rows, &runs, rho, b, c, xi, ldx, work, gsize)
+    if x == NULL:
+        info = chol_rec(nw - k, a + <Py_ssize_t>k * lda + k, lda)
+        return 0 if info == 0 else info + k
     info = chol_inv_lead(nw - k, m - k, a + <Py_ssize_t>k * lda + k, lda,
                          x + <Py_ssize_t>k * ldx + k, ldx)
     if info != 0:
