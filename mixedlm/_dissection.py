@@ -25,6 +25,7 @@ from sksparse import cholmod
 
 from ._core._dissect import factor_structure, lower_csc, schur_pattern, struct_rows
 from ._core._sepchol import work_size
+from ._pairs import level_pair_count
 
 #: Dissect only when the rest block has at least this many columns (below it a
 #: dense factorization costs microseconds) and the first factor's level pairs,
@@ -91,9 +92,8 @@ def dissect(ptr: NDArray[np.int64], idx: NDArray[np.int32],
     force : bool
         Skip the size and flop checks (tests).
     """
-    per_level = np.diff(ptr)
     if not force and (q < DISSECT_MIN_COLUMNS
-                      or int(np.sum(per_level * (per_level + 1) // 2)) > DISSECT_MAX_LEVEL_PAIRS):
+                      or level_pair_count(ptr) > DISSECT_MAX_LEVEL_PAIRS):
         return None
     gptr, grow, _ = gram
     pattern = schur_pattern(ptr, idx, gptr, grow, q)

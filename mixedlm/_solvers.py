@@ -189,7 +189,7 @@ class BlockedSolver(_FirstBlockSolver):
         self._gram = rest_gram_lower(cols, vals, self.q_rest)
         # scalar terms: the rest columns stored in a dissected order when its
         # factorization pays (``_dissection``); everything below is built in it
-        # (the level entries and the Gram again, relabelled: about 2 ms on InstEval)
+        # (the level entries and the Gram again, relabelled: about 1 ms on InstEval)
         self._dissection = (dissect(self.ptr, self.idx, self._gram, self.q_rest, P)
                             if self.has_gradient else None)
         if self._dissection is not None:
@@ -293,7 +293,8 @@ class BlockedSolver(_FirstBlockSolver):
         return lambda_values(self.rest, theta)[self._loff]
 
     def _dissected_arg(self) -> tuple | None:
-        """The ``dissected`` argument of ``objective_blocked``."""
+        """The ``dissected`` argument of ``objective_blocked`` (from
+        ``_dissection``, the one place it is kept)."""
         d = self._dissection
         return None if d is None else (d.cstart, d.rptr, d.rrow, d.work, d.gsize, d.usize)
 

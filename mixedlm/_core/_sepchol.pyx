@@ -39,9 +39,9 @@ import numpy as np
 cimport numpy as cnp
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t, int64_t
-from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm
+from scipy.linalg.cython_blas cimport dsyrk, dtrmm
 from ._chol cimport _solve_right, chol_inv, chol_inv_lead, chol_rec
-from ._checks cimport rises, within
+from ._checks cimport rises
 
 cnp.import_array()
 
